@@ -1,0 +1,315 @@
+// Package loop is scgate's gnet event handler: it reads HTTP/1.1 requests,
+// sends them to SCGI backends and relays the answers, every connection of a
+// request living on one event loop.
+package loop
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+
+	"github.com/scgate/scgate/codec"
+	"github.com/scgate/scgate/pool"
+)
+
+// Mapping sends every request whose decoded path starts with Prefix to Backend.
+type Mapping struct {
+	Prefix  string
+	Backend *pool.Backend
+	// SplitPathInfo sends SCRIPT_NAME = Prefix without its trailing slash and
+	// PATH_INFO = the rest, instead of Apache's whole-path SCRIPT_NAME.
+	SplitPathInfo bool
+	// PassAuth exports the Authorization header (Apache's CGIPassAuth).
+	PassAuth bool
+}
+
+// FileSender pushes a file region to a socket; main supplies the platform's.
+// It is wired now and used by X-Sendfile.
+type FileSender interface {
+	// SendFile writes up to n bytes of f from offset off to the socket fd
+	// without blocking, returning how many went out.
+	SendFile(sock int, f *os.File, off, n int64) (int64, error)
+}
+
+// Config is everything the loop needs; zero fields take the defaults below.
+type Config struct {
+	Listen   string // host:port
+	Loops    int    // event loops; default GOMAXPROCS
+	Mappings []Mapping
+
+	ServerName, ServerAdmin, DocumentRoot string
+	ServerSoftware                        string
+
+	HeaderTimeout   time.Duration // request head (and body reads): 60 s, then 408
+	IdleTimeout     time.Duration // keep-alive idle: 5 s
+	ResponseTimeout time.Duration // backend silence: 60 s, then 504
+	SendTimeout     time.Duration // a client that stops reading: 60 s
+
+	MaxBody        int64 // Content-Length limit: 1 GiB (413 above)
+	MaxChunkedBody int64 // buffered chunked body limit: 64 MiB (413 above)
+	Limits         codec.Limits
+
+	Sender FileSender
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Loops <= 0 {
+		c.Loops = runtime.GOMAXPROCS(0)
+	}
+	if c.ServerSoftware == "" {
+		c.ServerSoftware = "scgate"
+	}
+	if c.ServerAdmin == "" {
+		c.ServerAdmin = "webmaster@localhost"
+	}
+	if c.DocumentRoot == "" {
+		c.DocumentRoot = "/var/www/html"
+	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = 60 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 5 * time.Second
+	}
+	if c.ResponseTimeout <= 0 {
+		c.ResponseTimeout = 60 * time.Second
+	}
+	if c.SendTimeout <= 0 {
+		c.SendTimeout = 60 * time.Second
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = 1 << 30
+	}
+	if c.MaxChunkedBody <= 0 {
+		c.MaxChunkedBody = 64 << 20
+	}
+	if c.Limits == (codec.Limits{}) {
+		c.Limits = codec.DefaultLimits
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// mapping is a Mapping with the bytes the encoder wants prepared once.
+type mapping struct {
+	Mapping
+	prefix     []byte
+	scriptBase []byte
+}
+
+// Server is a running gateway.
+type Server struct {
+	cfg        Config
+	mappings   []mapping // longest prefix first
+	software   []byte
+	server     []byte
+	docRoot    []byte
+	admin      []byte
+	scheme     []byte
+	serverName []byte
+	date       codec.DateCache
+
+	booted  chan error
+	engine  gnet.Engine
+	done    chan error
+	loopsMu sync.Mutex
+	loops   map[gnet.EventLoop]*loopState
+	stopped atomic.Bool
+}
+
+// New checks cfg and prepares a server; Start runs it.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if cfg.Listen == "" {
+		return nil, errors.New("loop: no listen address")
+	}
+	s := &Server{
+		cfg:        cfg,
+		software:   []byte(cfg.ServerSoftware),
+		server:     []byte(cfg.ServerSoftware),
+		docRoot:    []byte(cfg.DocumentRoot),
+		admin:      []byte(cfg.ServerAdmin),
+		scheme:     []byte("http"),
+		serverName: []byte(cfg.ServerName),
+		loops:      make(map[gnet.EventLoop]*loopState),
+	}
+	seen := map[string]bool{}
+	for _, m := range cfg.Mappings {
+		if !strings.HasPrefix(m.Prefix, "/") {
+			return nil, fmt.Errorf("mapping %q: the path must start with /", m.Prefix)
+		}
+		if m.Backend == nil {
+			return nil, fmt.Errorf("mapping %q: no backend", m.Prefix)
+		}
+		if seen[m.Prefix] {
+			return nil, fmt.Errorf("mapping %q given twice", m.Prefix)
+		}
+		seen[m.Prefix] = true
+		s.mappings = append(s.mappings, mapping{Mapping: m, prefix: []byte(m.Prefix), scriptBase: []byte(m.Backend.ScriptFilenameBase)})
+	}
+	sort.SliceStable(s.mappings, func(i, j int) bool { return len(s.mappings[i].prefix) > len(s.mappings[j].prefix) })
+	s.date.Update(time.Now())
+	return s, nil
+}
+
+// route returns the mapping with the longest prefix of path, or nil.
+func (s *Server) route(path []byte) *mapping {
+	for i := range s.mappings {
+		if bytes.HasPrefix(path, s.mappings[i].prefix) {
+			return &s.mappings[i]
+		}
+	}
+	return nil
+}
+
+// Start begins serving and returns once the listeners are open.
+func (s *Server) Start() error {
+	s.booted = make(chan error, 1)
+	s.done = make(chan error, 1)
+	h := &handler{srv: s}
+	go func() {
+		err := gnet.Run(h, "tcp://"+s.cfg.Listen,
+			gnet.WithNumEventLoop(s.cfg.Loops),
+			gnet.WithReusePort(true),
+			gnet.WithReuseAddr(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithTicker(true),
+			gnet.WithLogLevel(logging.ErrorLevel),
+		)
+		select {
+		case s.booted <- err:
+		default:
+		}
+		s.done <- err
+	}()
+	return <-s.booted
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() string { return s.cfg.Listen }
+
+// Stop closes the listeners and every connection.
+func (s *Server) Stop(ctx context.Context) error {
+	s.stopped.Store(true)
+	if err := s.engine.Stop(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// isStopping reports whether Stop was called; answers then close their connections.
+func (s *Server) isStopping() bool {
+	return s.stopped.Load()
+}
+
+// Wait blocks until the engine stops and returns its error.
+func (s *Server) Wait() error { return <-s.done }
+
+// loopFor returns the state of the loop el, creating it on first sight.
+func (s *Server) loopFor(el gnet.EventLoop) *loopState {
+	s.loopsMu.Lock()
+	ls := s.loops[el]
+	if ls == nil {
+		ls = newLoopState(s, el)
+		s.loops[el] = ls
+	}
+	s.loopsMu.Unlock()
+	return ls
+}
+
+// handler is the gnet.EventHandler; it dispatches on the connection's context.
+type handler struct {
+	gnet.BuiltinEventEngine
+	srv *Server
+}
+
+func (h *handler) OnBoot(e gnet.Engine) gnet.Action {
+	h.srv.engine = e
+	select {
+	case h.srv.booted <- nil:
+	default:
+	}
+	return gnet.None
+}
+
+// tickEvery is how often timeouts are swept; expiry is accurate to it.
+const tickEvery = 100 * time.Millisecond
+
+func (h *handler) OnTick() (time.Duration, gnet.Action) {
+	s := h.srv
+	now := time.Now()
+	s.date.Update(now)
+	s.loopsMu.Lock()
+	for el, ls := range s.loops {
+		el.Execute(context.Background(), ls.sweeper) //nolint:errcheck
+	}
+	s.loopsMu.Unlock()
+	return tickEvery, gnet.None
+}
+
+func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	switch x := c.Context().(type) {
+	case *upstream:
+		return nil, x.onOpen(c)
+	case *client:
+		return nil, x.onReattach(c)
+	default:
+		ls := h.srv.loopFor(c.EventLoop())
+		cl := newClient(ls, c)
+		c.SetContext(cl)
+		return nil, gnet.None
+	}
+}
+
+func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
+	switch x := c.Context().(type) {
+	case *client:
+		return x.onTraffic()
+	case *upstream:
+		return x.onTraffic()
+	}
+	return gnet.Close
+}
+
+func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
+	switch x := c.Context().(type) {
+	case *client:
+		x.onClose(c, err)
+	case *upstream:
+		x.onClose(c, err)
+	}
+	return gnet.None
+}
+
+// localAddrParts splits a net.Addr into IP and port text.
+func addrParts(a net.Addr) (ip, port string) {
+	if a == nil {
+		return "", ""
+	}
+	host, p, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String(), ""
+	}
+	return host, p
+}

@@ -1,0 +1,131 @@
+package loop
+
+import (
+	"context"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// timerKind names a timeout class. Each class has one fixed duration, so a
+// FIFO list per class is also a deadline-ordered list: arming is an append,
+// and a sweep pops expired heads. No timer per request.
+type timerKind uint8
+
+const (
+	tNone    timerKind = iota
+	tHead              // reading a request head or body
+	tIdle              // keep-alive: waiting for the next request
+	tSend              // waiting for a client to take what we wrote
+	tLinger            // after our FIN, discarding what the client still sends
+	tBackend           // waiting for the backend
+	nTimerKinds
+)
+
+// lingerTimeout bounds the discard phase of a close (Apache uses 2 s).
+const lingerTimeout = 2 * time.Second
+
+// expirer is a connection that can time out.
+type expirer interface {
+	expire(kind timerKind)
+}
+
+// timerNode is embedded in each connection; it sits in at most one list.
+type timerNode struct {
+	prev, next *timerNode
+	kind       timerKind
+	deadline   time.Time
+	owner      expirer
+}
+
+type timerList struct {
+	head, tail *timerNode
+	d          time.Duration
+}
+
+// loopState is what one event loop owns besides its connections. Only that
+// loop's goroutine touches it.
+type loopState struct {
+	srv      *Server
+	el       gnet.EventLoop
+	timers   [nTimerKinds]timerList
+	draining []*client // closing once their output is sent
+	sweeper  gnet.Runnable
+	scratch  []byte
+}
+
+func newLoopState(s *Server, el gnet.EventLoop) *loopState {
+	ls := &loopState{srv: s, el: el}
+	ls.timers[tHead].d = s.cfg.HeaderTimeout
+	ls.timers[tIdle].d = s.cfg.IdleTimeout
+	ls.timers[tSend].d = s.cfg.SendTimeout
+	ls.timers[tLinger].d = lingerTimeout
+	ls.timers[tBackend].d = s.cfg.ResponseTimeout
+	ls.sweeper = gnet.RunnableFunc(func(context.Context) error {
+		ls.sweep(time.Now())
+		return nil
+	})
+	return ls
+}
+
+// arm (re)starts n's timeout of class k from now.
+func (ls *loopState) arm(n *timerNode, k timerKind) {
+	ls.disarm(n)
+	l := &ls.timers[k]
+	n.kind = k
+	n.deadline = time.Now().Add(l.d)
+	n.prev = l.tail
+	if l.tail != nil {
+		l.tail.next = n
+	} else {
+		l.head = n
+	}
+	l.tail = n
+}
+
+// armOnce starts class k unless n is already counting it.
+func (ls *loopState) armOnce(n *timerNode, k timerKind) {
+	if n.kind != k {
+		ls.arm(n, k)
+	}
+}
+
+func (ls *loopState) disarm(n *timerNode) {
+	if n.kind == tNone {
+		return
+	}
+	l := &ls.timers[n.kind]
+	if n.prev != nil {
+		n.prev.next = n.next
+	} else {
+		l.head = n.next
+	}
+	if n.next != nil {
+		n.next.prev = n.prev
+	} else {
+		l.tail = n.prev
+	}
+	n.prev, n.next, n.kind = nil, nil, tNone
+}
+
+// sweep expires timeouts and finishes closes whose output has drained.
+func (ls *loopState) sweep(now time.Time) {
+	for k := tHead; k < nTimerKinds; k++ {
+		l := &ls.timers[k]
+		for l.head != nil && !l.head.deadline.After(now) {
+			n := l.head
+			ls.disarm(n)
+			n.owner.expire(k)
+		}
+	}
+	if len(ls.draining) > 0 {
+		keep := ls.draining[:0]
+		for _, cl := range ls.draining {
+			if cl.state == csClosing && !cl.gone && !cl.finishClose() {
+				keep = append(keep, cl)
+			}
+		}
+		clear(ls.draining[len(keep):])
+		ls.draining = keep
+	}
+}

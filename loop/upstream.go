@@ -1,0 +1,464 @@
+package loop
+
+import (
+	"context"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/scgate/scgate/codec"
+	"github.com/scgate/scgate/pool"
+)
+
+// An SCGI connection carries exactly one request:
+//
+//	usDialing ──OnOpen: write the netstring (+ body so far)──▶ usHead
+//	usHead ──CGI head parsed, HTTP head written──▶ usBody ──backend EOF or length reached──▶ done
+type upState uint8
+
+const (
+	usDialing upState = iota
+	usHead
+	usBody
+	usDone
+)
+
+// bodyMode is how the response body is framed to the client.
+type bodyMode uint8
+
+const (
+	bodyNone    bodyMode = iota // HEAD, 204, 304: the backend's body is dropped
+	bodyLength                  // the backend's Content-Length
+	bodyChunked                 // HTTP/1.1 without a length
+	bodyClose                   // HTTP/1.0 without a length: ends with the connection
+)
+
+type upstream struct {
+	cl   *client
+	ls   *loopState
+	b    *pool.Backend
+	c    gnet.Conn
+	tn   timerNode
+	park parking
+
+	state    upState
+	dead     bool // given up: its OnOpen or OnClose only cleans up
+	eof      bool // the backend closed while the client was parked
+	headSent bool
+	out      *bytebufferpool.ByteBuffer // bytes for the backend until it is connected
+	resp     codec.Response
+	mode     bodyMode
+	remain   int64
+}
+
+func newUpstream(cl *client, m *mapping) *upstream {
+	up := &upstream{cl: cl, ls: cl.ls, b: m.Backend, out: bytebufferpool.Get()}
+	up.tn.owner = up
+	up.out.B = up.out.B[:0]
+	return up
+}
+
+// dial connects off the loop and enrolls the connection on the client's loop.
+func (up *upstream) dial() {
+	up.b.Begin()
+	up.ls.arm(&up.tn, tBackend)
+	el := up.ls.el
+	b := up.b
+	go func() {
+		nc, err := b.Dial(context.Background())
+		if err == nil {
+			var ch <-chan gnet.RegisteredResult
+			if ch, err = el.Enroll(gnet.NewContext(context.Background(), up), nc); err == nil {
+				if r := <-ch; r.Err != nil {
+					err = r.Err
+				}
+			} else {
+				nc.Close() //nolint:errcheck
+			}
+		}
+		if err != nil {
+			el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { //nolint:errcheck
+				up.dialFailed(err)
+				return nil
+			}))
+		}
+	}()
+}
+
+func (up *upstream) dialFailed(err error) {
+	if up.dead {
+		return
+	}
+	up.ls.srv.cfg.Logger.Warn("backend unreachable", "backend", up.b.URL, "err", err)
+	up.fail(503)
+}
+
+// pending is how much of the request still waits to reach the backend.
+func (up *upstream) pending() int {
+	switch {
+	case up.c != nil:
+		return up.c.OutboundBuffered()
+	case up.out != nil:
+		return len(up.out.B)
+	}
+	return 0
+}
+
+// sendBody passes request body bytes on, or queues them until connected.
+func (up *upstream) sendBody(p []byte) {
+	if up.dead {
+		return
+	}
+	switch {
+	case up.c != nil:
+		up.c.Write(p) //nolint:errcheck
+		up.ls.arm(&up.tn, tBackend)
+	case up.out != nil:
+		up.out.B = append(up.out.B, p...)
+	}
+}
+
+func (up *upstream) onOpen(c gnet.Conn) gnet.Action {
+	if up.park.state == parkReattaching {
+		up.park.opened()
+		if up.dead {
+			return gnet.Close
+		}
+		up.c = c
+		up.ls.arm(&up.tn, tBackend)
+		return gnet.None
+	}
+	if up.dead {
+		return gnet.Close
+	}
+	up.c = c
+	up.state = usHead
+	// The whole netstring in one write: some backends misread a split length prefix.
+	c.Write(up.out.B) //nolint:errcheck
+	bytebufferpool.Put(up.out)
+	up.out = nil
+	if up.dead {
+		return gnet.None
+	}
+	up.ls.arm(&up.tn, tBackend)
+	cl := up.cl
+	if cl.expect100 && !cl.sent100 && cl.bodyRemain > 0 && cl.state == csBody {
+		cl.sent100 = true
+		cl.write(codec.Continue100)
+	}
+	return gnet.None
+}
+
+func (up *upstream) onTraffic() gnet.Action {
+	if up.dead {
+		up.c.Discard(-1) //nolint:errcheck
+		return gnet.Close
+	}
+	cl := up.cl
+	if cl.c == nil {
+		// The client is parked: keep the bytes and call it back.
+		if cl.park.detached() {
+			cl.reattach()
+		}
+		return gnet.None
+	}
+	buf, _ := up.c.Peek(-1)
+	used, act := up.relay(buf)
+	if up.c != nil {
+		up.c.Discard(used) //nolint:errcheck
+	}
+	switch act {
+	case actClose:
+		return gnet.Close
+	case actPause:
+		return up.pause()
+	}
+	return gnet.None
+}
+
+// relayAction is what relay asks of the backend connection.
+type relayAction uint8
+
+const (
+	actNone  relayAction = iota
+	actClose             // the exchange is over
+	actPause             // the client is behind: park the backend
+)
+
+// relay turns backend bytes into client bytes; it returns how many it used.
+func (up *upstream) relay(buf []byte) (int, relayAction) {
+	used := 0
+	if up.state == usHead {
+		n, err := up.resp.Parse(buf)
+		if err == codec.ErrNeedMore {
+			return 0, actNone
+		}
+		if err != nil {
+			up.ls.srv.cfg.Logger.Warn("malformed backend response", "backend", up.b.URL, "err", err)
+			up.fail(502)
+			return len(buf), actClose
+		}
+		if !up.writeHead() {
+			up.abort()
+			return len(buf), actClose
+		}
+		used = n
+		buf = buf[n:]
+		up.state = usBody
+	}
+	up.ls.arm(&up.tn, tBackend)
+	if len(buf) > 0 && !up.writeBody(buf) {
+		up.abort()
+		return used + len(buf), actClose
+	}
+	used += len(buf)
+	if up.mode == bodyLength && up.remain == 0 {
+		up.finish(true)
+		return used, actClose
+	}
+	if cl := up.cl; cl.c != nil && cl.c.OutboundBuffered() > pauseHigh {
+		return used, actPause
+	}
+	return used, actNone
+}
+
+// writeHead sends the client the HTTP head for the backend's CGI head.
+func (up *upstream) writeHead() bool {
+	cl := up.cl
+	s := up.ls.srv
+	r := &up.resp
+	h := codec.ResponseHead{
+		Minor:         cl.minor,
+		Status:        r.Status,
+		Reason:        r.Reason,
+		Headers:       r.Headers,
+		ContentLength: -1,
+	}
+	switch {
+	case cl.isHead || r.Status == 204 || r.Status == 304 || r.Status < 200:
+		up.mode = bodyNone
+		if cl.isHead && r.Status != 204 && r.Status != 304 {
+			h.ContentLength = r.ContentLength
+		}
+	case r.ContentLength >= 0:
+		up.mode = bodyLength
+		up.remain = r.ContentLength
+		h.ContentLength = r.ContentLength
+	case cl.minor >= 1:
+		up.mode = bodyChunked
+		h.Chunked = true
+	default:
+		up.mode = bodyClose
+		cl.keepAlive = false
+	}
+	if cl.bodyRemain > 0 {
+		cl.keepAlive = false // the backend answered before reading the whole body
+	}
+	if cl.keepAlive && s.isStopping() {
+		cl.keepAlive = false
+	}
+	h.Close = !cl.keepAlive
+	h.KeepAlive = cl.keepAlive && cl.minor == 0
+	b := bytebufferpool.Get()
+	b.B = codec.AppendResponseHead(b.B[:0], &h, s.date.Get(), s.server)
+	ok := cl.write(b.B)
+	bytebufferpool.Put(b)
+	up.headSent = true
+	return ok
+}
+
+func (up *upstream) writeBody(p []byte) bool {
+	cl := up.cl
+	switch up.mode {
+	case bodyLength:
+		if int64(len(p)) > up.remain {
+			p = p[:up.remain] // what a backend sends past its Content-Length is dropped
+		}
+		up.remain -= int64(len(p))
+		return cl.write(p)
+	case bodyChunked:
+		if cl.gone || cl.c == nil {
+			return false
+		}
+		hdr := codec.AppendChunkHeader(cl.chunkHdr[:0], len(p))
+		cl.c.Writev([][]byte{hdr, p, crlf}) //nolint:errcheck
+		return !cl.gone
+	case bodyClose:
+		return cl.write(p)
+	}
+	return !cl.gone
+}
+
+var crlf = []byte("\r\n")
+
+// finish ends the exchange after the backend's last byte; ok is false when
+// the body came up short.
+func (up *upstream) finish(ok bool) {
+	if up.dead {
+		return
+	}
+	cl := up.cl
+	up.release(!ok)
+	switch {
+	case !ok:
+		cl.up = nil
+		cl.closeWhenDrained()
+		return
+	case up.mode == bodyChunked:
+		if !cl.write(codec.LastChunk) {
+			return
+		}
+	case up.mode == bodyClose:
+		cl.keepAlive = false
+	}
+	cl.requestDone(true)
+}
+
+// fail answers the client with status when nothing of the response has been
+// sent yet; otherwise the client connection is cut, the only honest signal.
+func (up *upstream) fail(status int) {
+	if up.dead {
+		return
+	}
+	cl := up.cl
+	up.release(true)
+	if up.headSent {
+		cl.up = nil
+		cl.kill()
+		return
+	}
+	cl.up = nil
+	if cl.c == nil {
+		cl.kill()
+		return
+	}
+	if cl.state == csBody {
+		cl.keepAlive = false
+	}
+	cl.reply(status)
+}
+
+// release marks the upstream done and closes its connection (asynchronously
+// when it is open: we may be inside one of its callbacks).
+func (up *upstream) release(failed bool) {
+	if up.dead {
+		return
+	}
+	up.dead = true
+	up.state = usDone
+	up.ls.disarm(&up.tn)
+	up.b.End(failed)
+	if up.out != nil {
+		bytebufferpool.Put(up.out)
+		up.out = nil
+	}
+	if up.c != nil {
+		up.c.Close() //nolint:errcheck
+	} else {
+		up.park.closeFd()
+	}
+	up.park.dropStash()
+}
+
+// abort gives the upstream up because its client is gone.
+func (up *upstream) abort() {
+	up.release(true)
+}
+
+func (up *upstream) onClose(c gnet.Conn, err error) {
+	if up.park.closed() {
+		up.c = nil
+		return
+	}
+	if up.dead {
+		return
+	}
+	cl := up.cl
+	if cl.c == nil && !cl.gone {
+		// The client is parked: keep what is unread and finish when it is back.
+		if buf, _ := c.Peek(-1); len(buf) > 0 {
+			up.park.stash = append(up.park.stash, buf...)
+		}
+		up.c = nil
+		up.eof = true
+		if cl.park.detached() {
+			cl.reattach()
+		}
+		return
+	}
+	up.c = nil
+	up.backendDone()
+}
+
+// backendDone handles the backend's end of stream.
+func (up *upstream) backendDone() {
+	switch up.state {
+	case usDialing, usHead:
+		up.ls.srv.cfg.Logger.Warn("backend closed before a complete response head", "backend", up.b.URL)
+		up.fail(502)
+	case usBody:
+		up.finish(up.mode != bodyLength || up.remain == 0)
+	}
+}
+
+// clientBack is called when a parked client is enrolled again.
+func (up *upstream) clientBack() {
+	if up.dead {
+		return
+	}
+	if up.park.hasStash() {
+		used, _ := up.relay(up.park.stash[up.park.off:])
+		up.park.off += used
+		if up.dead {
+			return
+		}
+	}
+	if up.eof {
+		up.backendDone()
+		return
+	}
+	if up.c != nil && up.c.InboundBuffered() > 0 {
+		up.c.Wake(nil) //nolint:errcheck
+	}
+}
+
+// pause parks the backend connection until the client has taken most of
+// what is queued for it.
+func (up *upstream) pause() gnet.Action {
+	if up.c.OutboundBuffered() > 0 || !up.park.detach(up.c) {
+		return gnet.None
+	}
+	up.ls.disarm(&up.tn)
+	cl := up.cl
+	cl.ls.arm(&cl.tn, tSend)
+	last := cl.c.OutboundBuffered()
+	up.ls.watch(func() bool {
+		if up.dead || !up.park.detached() {
+			return false
+		}
+		if cl.gone || cl.c == nil {
+			up.abort()
+			return false
+		}
+		n := cl.c.OutboundBuffered()
+		if n > pauseLow {
+			if n < last {
+				cl.ls.arm(&cl.tn, tSend) // progress: the client is reading
+				last = n
+			}
+			return true
+		}
+		cl.ls.disarm(&cl.tn)
+		up.park.reattach(up.ls, up, func() { up.fail(502) })
+		return false
+	})
+	return gnet.Close
+}
+
+func (up *upstream) expire(timerKind) {
+	if up.dead {
+		return
+	}
+	up.ls.srv.cfg.Logger.Warn("backend timed out", "backend", up.b.URL)
+	up.fail(504)
+}

@@ -1,0 +1,23 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"os"
+)
+
+// otherSender has no on-loop fast path: sendfile's offset semantics differ
+// across the BSDs, so files go through Go's own copy (which uses the OS's
+// sendfile where it has one) in the hand-off goroutine.
+type otherSender struct{}
+
+// errNoFastPath tells the loop to hand the whole file to the copy goroutine.
+var errNoFastPath = errors.New("sendfile: no on-loop fast path on this platform")
+
+// SendFile sends nothing on the loop.
+func (otherSender) SendFile(int, *os.File, int64, int64) (int64, error) {
+	return 0, errNoFastPath
+}
+
+var fileSender = otherSender{}
