@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/panjf2000/gnet/v2/pkg/logging"
 
 	"github.com/scgate/scgate/codec"
 	"github.com/scgate/scgate/pool"
@@ -190,7 +189,7 @@ func (s *Server) Start() error {
 			gnet.WithReuseAddr(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithTicker(true),
-			gnet.WithLogLevel(logging.ErrorLevel),
+			gnet.WithLogger(gnetLogger{s.cfg.Logger}),
 		)
 		select {
 		case s.booted <- err:
