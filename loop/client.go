@@ -39,6 +39,9 @@ const (
 	// maxPipelined is how much a client may send ahead while its previous
 	// request is in flight before it is paused too.
 	maxPipelined = 1 << 20
+	// maxQueuedBody is the most request body held for a backend when the
+	// client can be paused in neither direction.
+	maxQueuedBody = 16 * pauseHigh
 )
 
 type client struct {
@@ -120,8 +123,14 @@ func (cl *client) onTraffic() gnet.Action {
 	case csBody:
 		return cl.forwardBody()
 	case csWait:
-		if cl.c.InboundBuffered() > maxPipelined {
-			return cl.pause()
+		if n := cl.c.InboundBuffered(); n > maxPipelined {
+			if act := cl.pause(); act == gnet.Close {
+				return act
+			}
+			if n > maxQueuedBody {
+				cl.ls.srv.cfg.Logger.Warn("client pipelines far more than it reads; dropped", "remote", cl.remote())
+				cl.kill()
+			}
 		}
 	case csClosing, csLinger:
 		cl.c.Discard(-1) //nolint:errcheck
@@ -327,8 +336,16 @@ func (cl *client) forwardBody() gnet.Action {
 	if cl.gone || cl.state != csBody || cl.up == nil {
 		return gnet.None
 	}
-	if cl.up.pending() > pauseHigh {
-		return cl.pause()
+	if p := cl.up.pending(); p > pauseHigh {
+		if act := cl.pause(); act == gnet.Close {
+			return act
+		}
+		// Not parkable while our answer to it is still queued: a client that
+		// uploads fast and reads slowly. Bound what it can make us hold.
+		if p > maxQueuedBody {
+			cl.ls.srv.cfg.Logger.Warn("client sends far faster than it reads; dropped", "remote", cl.remote())
+			cl.kill()
+		}
 	}
 	return gnet.None
 }

@@ -2,9 +2,11 @@ package loop
 
 import (
 	"context"
+	"errors"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
 
 	"github.com/scgate/scgate/codec"
 	"github.com/scgate/scgate/pool"
@@ -95,13 +97,14 @@ func (up *upstream) dialFailed(err error) {
 
 // pending is how much of the request still waits to reach the backend.
 func (up *upstream) pending() int {
-	switch {
-	case up.c != nil:
-		return up.c.OutboundBuffered()
-	case up.out != nil:
-		return len(up.out.B)
+	n := 0
+	if up.c != nil {
+		n = up.c.OutboundBuffered()
 	}
-	return 0
+	if up.out != nil {
+		n += len(up.out.B)
+	}
+	return n
 }
 
 // sendBody passes request body bytes on, or queues them until connected.
@@ -109,11 +112,25 @@ func (up *upstream) sendBody(p []byte) {
 	if up.dead {
 		return
 	}
-	switch {
-	case up.c != nil:
+	if up.c != nil {
 		up.c.Write(p) //nolint:errcheck
 		up.ls.arm(&up.tn, tBackend)
-	case up.out != nil:
+		return
+	}
+	// Dialing, or parked because the client reads slowly while it uploads:
+	// a parked socket still takes writes, straight to its descriptor.
+	if up.park.state == parkDetached && (up.out == nil || len(up.out.B) == 0) {
+		if n, err := unix.Write(up.park.fd, p); n > 0 {
+			p = p[n:]
+		} else if err != nil && err != unix.EAGAIN {
+			p = nil // the backend is gone; the exchange ends when it is enrolled again
+		}
+	}
+	if len(p) > 0 {
+		if up.out == nil {
+			up.out = bytebufferpool.Get()
+			up.out.B = up.out.B[:0]
+		}
 		up.out.B = append(up.out.B, p...)
 	}
 }
@@ -126,6 +143,7 @@ func (up *upstream) onOpen(c gnet.Conn) gnet.Action {
 		}
 		up.c = c
 		up.ls.arm(&up.tn, tBackend)
+		up.flushOut()
 		return gnet.None
 	}
 	if up.dead {
@@ -134,9 +152,7 @@ func (up *upstream) onOpen(c gnet.Conn) gnet.Action {
 	up.c = c
 	up.state = usHead
 	// The whole netstring in one write: some backends misread a split length prefix.
-	c.Write(up.out.B) //nolint:errcheck
-	bytebufferpool.Put(up.out)
-	up.out = nil
+	up.flushOut()
 	if up.dead {
 		return gnet.None
 	}
@@ -193,6 +209,9 @@ func (up *upstream) relay(buf []byte) (int, relayAction) {
 		if err == codec.ErrNeedMore {
 			return 0, actNone
 		}
+		if err == nil && up.resp.Status < 200 {
+			err = errInterim // an SCGI exchange has room for one response only
+		}
 		if err != nil {
 			up.ls.srv.cfg.Logger.Warn("malformed backend response", "backend", up.b.URL, "err", err)
 			up.fail(502)
@@ -235,7 +254,7 @@ func (up *upstream) writeHead() bool {
 		ContentLength: -1,
 	}
 	switch {
-	case cl.isHead || r.Status == 204 || r.Status == 304 || r.Status < 200:
+	case cl.isHead || r.Status == 204 || r.Status == 304:
 		up.mode = bodyNone
 		if cl.isHead && r.Status != 204 && r.Status != 304 {
 			h.ContentLength = r.ContentLength
@@ -290,6 +309,8 @@ func (up *upstream) writeBody(p []byte) bool {
 }
 
 var crlf = []byte("\r\n")
+
+var errInterim = errors.New("1xx status from an SCGI backend")
 
 // finish ends the exchange after the backend's last byte; ok is false when
 // the body came up short.
@@ -373,21 +394,43 @@ func (up *upstream) onClose(c gnet.Conn, err error) {
 	if up.dead {
 		return
 	}
+	// Keep what is unread. After a reset (a backend that answers early and
+	// closes without reading the body) gnet closes on the failed write
+	// before reading, so the answer may still wait in the kernel: read it.
+	if buf, _ := c.Peek(-1); len(buf) > 0 {
+		up.park.stash = append(up.park.stash, buf...)
+	}
+	if err != nil {
+		up.park.stash = readRest(c.Fd(), up.park.stash, maxDrainOnClose)
+	}
+	up.c = nil
+	up.eof = true
 	cl := up.cl
 	if cl.c == nil && !cl.gone {
-		// The client is parked: keep what is unread and finish when it is back.
-		if buf, _ := c.Peek(-1); len(buf) > 0 {
-			up.park.stash = append(up.park.stash, buf...)
-		}
-		up.c = nil
-		up.eof = true
+		// The client is parked: finish when it is back.
 		if cl.park.detached() {
 			cl.reattach()
 		}
 		return
 	}
-	up.c = nil
-	up.backendDone()
+	up.clientBack()
+}
+
+// maxDrainOnClose bounds what is read from a failed backend socket.
+const maxDrainOnClose = 1 << 20
+
+// readRest appends what a non-blocking socket still holds, up to max bytes.
+func readRest(fd int, dst []byte, max int) []byte {
+	var buf [16 << 10]byte
+	for read := 0; read < max; {
+		n, err := unix.Read(fd, buf[:])
+		if n <= 0 || err != nil {
+			break
+		}
+		dst = append(dst, buf[:n]...)
+		read += n
+	}
+	return dst
 }
 
 // backendDone handles the backend's end of stream.
@@ -401,7 +444,9 @@ func (up *upstream) backendDone() {
 	}
 }
 
-// clientBack is called when a parked client is enrolled again.
+// clientBack relays what the backend sent while the client could not take
+// it, and ends the exchange if the backend is done. It runs when a parked
+// client is enrolled again and when the backend closes.
 func (up *upstream) clientBack() {
 	if up.dead {
 		return
@@ -436,11 +481,15 @@ func (up *upstream) pause() gnet.Action {
 		if up.dead || !up.park.detached() {
 			return false
 		}
-		if cl.gone || cl.c == nil {
+		if cl.gone {
 			up.abort()
 			return false
 		}
-		n := cl.c.OutboundBuffered()
+		up.flushParked()
+		n := 0 // a parked client was parked with nothing queued
+		if cl.c != nil {
+			n = cl.c.OutboundBuffered()
+		}
 		if n > pauseLow {
 			if n < last {
 				cl.ls.arm(&cl.tn, tSend) // progress: the client is reading
@@ -453,6 +502,35 @@ func (up *upstream) pause() gnet.Action {
 		return false
 	})
 	return gnet.Close
+}
+
+// flushOut writes the queued request bytes to the open connection.
+func (up *upstream) flushOut() {
+	if up.out == nil {
+		return
+	}
+	if len(up.out.B) > 0 {
+		up.c.Write(up.out.B) //nolint:errcheck
+	}
+	if up.out != nil {
+		bytebufferpool.Put(up.out)
+		up.out = nil
+	}
+}
+
+// flushParked writes what it can of the queued request bytes to the parked
+// socket without blocking.
+func (up *upstream) flushParked() {
+	if up.out == nil || len(up.out.B) == 0 || up.park.state != parkDetached {
+		return
+	}
+	n, err := unix.Write(up.park.fd, up.out.B)
+	switch {
+	case n > 0:
+		up.out.B = up.out.B[:copy(up.out.B, up.out.B[n:])]
+	case err != nil && err != unix.EAGAIN:
+		up.out.B = up.out.B[:0]
+	}
 }
 
 func (up *upstream) expire(timerKind) {
