@@ -126,7 +126,8 @@ type Server struct {
 
 	booted  chan error
 	engine  gnet.Engine
-	done    chan error
+	done    chan struct{} // closed when the engine has stopped
+	runErr  error
 	loopsMu sync.Mutex
 	loops   map[gnet.EventLoop]*loopState
 	stopped atomic.Bool
@@ -180,7 +181,7 @@ func (s *Server) route(path []byte) *mapping {
 // Start begins serving and returns once the listeners are open.
 func (s *Server) Start() error {
 	s.booted = make(chan error, 1)
-	s.done = make(chan error, 1)
+	s.done = make(chan struct{})
 	h := &handler{srv: s}
 	go func() {
 		err := gnet.Run(h, "tcp://"+s.cfg.Listen,
@@ -191,11 +192,12 @@ func (s *Server) Start() error {
 			gnet.WithTicker(true),
 			gnet.WithLogger(gnetLogger{s.cfg.Logger}),
 		)
+		s.runErr = err
 		select {
 		case s.booted <- err:
 		default:
 		}
-		s.done <- err
+		close(s.done)
 	}()
 	return <-s.booted
 }
@@ -223,7 +225,10 @@ func (s *Server) isStopping() bool {
 }
 
 // Wait blocks until the engine stops and returns its error.
-func (s *Server) Wait() error { return <-s.done }
+func (s *Server) Wait() error {
+	<-s.done
+	return s.runErr
+}
 
 // loopFor returns the state of the loop el, creating it on first sight.
 func (s *Server) loopFor(el gnet.EventLoop) *loopState {
