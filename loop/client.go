@@ -176,15 +176,12 @@ func (cl *client) startRequest(n int) {
 	cl.ls.disarm(&cl.tn)
 	cl.minor = r.Minor
 	cl.isHead = string(r.Method) == "HEAD"
-	cl.keepAlive = r.KeepAlive
+	// An error answered before the body is read leaves the body unread on the
+	// connection, so such answers close it.
+	cl.keepAlive = r.KeepAlive && !r.Chunked && r.ContentLength <= 0
 	cl.expect100 = r.Expect100
 	cl.sent100 = false
 	cl.bodyRemain = 0
-	hasBody := r.Chunked || r.ContentLength > 0
-	if hasBody {
-		// An answer before the body is read leaves the body unread: never reuse.
-		cl.keepAlive = cl.keepAlive && !hasBody
-	}
 
 	var err error
 	cl.path, err = codec.DecodePath(cl.path[:0], r.Path)
@@ -529,28 +526,21 @@ func (cl *client) expire(k timerKind) {
 	if cl.gone {
 		return
 	}
-	switch k {
-	case tHead:
-		if cl.state == csHead && cl.c != nil && cl.c.InboundBuffered() == 0 && cl.nreq == 0 {
-			cl.kill() // never said a word
-			return
-		}
-		if cl.state == csHead || cl.state == csChunked || (cl.state == csBody && (cl.up == nil || !cl.up.headSent)) {
-			if cl.state != csHead {
-				if cl.up != nil {
-					cl.up.abort()
-					cl.up = nil
-				}
-			}
-			cl.keepAlive = false
-			if cl.c == nil {
-				cl.kill()
-				return
-			}
-			cl.reply(408)
-			return
-		}
+	if k != tHead || cl.c == nil {
 		cl.kill()
+		return
+	}
+	switch {
+	case cl.state == csHead && cl.nreq == 0 && cl.c.InboundBuffered() == 0:
+		cl.kill() // connected and never said a word
+	case cl.state == csHead || cl.state == csChunked || (cl.state == csBody && (cl.up == nil || !cl.up.headSent)):
+		// Too slow with its head or body (slowloris): 408, then close.
+		if cl.up != nil {
+			cl.up.abort()
+			cl.up = nil
+		}
+		cl.keepAlive = false
+		cl.reply(408)
 	default:
 		cl.kill()
 	}
