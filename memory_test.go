@@ -28,31 +28,8 @@ func TestSlowClientBoundedMemory(t *testing.T) {
 		rate     = 10 << 20 // bytes per second
 		maxHWMKB = 64 << 10
 	)
-	bin := buildGateway(t)
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go app.Serve(ln) //nolint:errcheck
-	t.Cleanup(func() { ln.Close() })
-
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "-listen", addr, "-loops", "1",
-		"-pass", "/scgi-bin/=scgi://"+ln.Addr().String()+"/")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill() //nolint:errcheck
-		cmd.Wait()         //nolint:errcheck
-		if t.Failed() {
-			t.Logf("gateway log:\n%s", logs.String())
-		}
-	})
-	waitListening(t, addr)
+	backend := startApp(t)
+	addr, cmd := startGateway(t, "-loops", "1", "-pass", "/scgi-bin/=scgi://"+backend+"/")
 
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -100,6 +77,41 @@ func TestSlowClientBoundedMemory(t *testing.T) {
 	if hwm > maxHWMKB {
 		t.Fatalf("gateway peak RSS %d KiB, want under %d KiB", hwm, maxHWMKB)
 	}
+}
+
+// startApp serves the sample SCGI app on a loopback port and returns its address.
+func startApp(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go app.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+// startGateway runs the binary with args on a free port, waits until it
+// listens, and kills it when the test ends (showing its log if it failed).
+func startGateway(t *testing.T, args ...string) (addr string, cmd *exec.Cmd) {
+	t.Helper()
+	bin := buildGateway(t)
+	addr = freeAddr(t)
+	cmd = exec.Command(bin, append([]string{"-listen", addr}, args...)...)
+	logs := new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill() //nolint:errcheck
+		cmd.Wait()         //nolint:errcheck
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", logs.String())
+		}
+	})
+	waitListening(t, addr)
+	return addr, cmd
 }
 
 // buildGateway compiles this package into a temporary binary.
@@ -164,8 +176,6 @@ func TestFastUploaderBoundedMemory(t *testing.T) {
 		rate     = 10 << 20
 		maxHWMKB = 64 << 10
 	)
-	bin := buildGateway(t)
-
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -181,22 +191,7 @@ func TestFastUploaderBoundedMemory(t *testing.T) {
 		}
 	}()
 
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "-listen", addr, "-loops", "1",
-		"-pass", "/up/=scgi://"+ln.Addr().String()+"/")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill() //nolint:errcheck
-		cmd.Wait()         //nolint:errcheck
-		if t.Failed() {
-			t.Logf("gateway log:\n%s", logs.String())
-		}
-	})
-	waitListening(t, addr)
+	addr, cmd := startGateway(t, "-loops", "1", "-pass", "/up/=scgi://"+ln.Addr().String()+"/")
 
 	client := &http.Client{Timeout: 2 * time.Minute}
 	req, err := http.NewRequest("POST", "http://"+addr+"/up/x", io.LimitReader(zeros{}, size))
