@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -39,10 +38,13 @@ func main() {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("scgate", flag.ContinueOnError)
-	var passes passFlags
+	var passes, balancerSpecs passFlags
 	fs.Var(&passes, "pass", "`PREFIX=URL [key=value...]`: send requests under PREFIX to the SCGI backend URL\n"+
 		"(scgi://host:port/ or unix:/path.sock|scgi://localhost/); repeatable, longest prefix wins.\n"+
 		"keys: pathinfo=On (SCRIPT_NAME=prefix, PATH_INFO=rest), cgipassauth=On, connectiontimeout=SECONDS")
+	fs.Var(&balancerSpecs, "balancer", "`NAME=URL [key=value...],URL [key=value...]`: a balancer of SCGI members, used as\n"+
+		"-pass PREFIX=balancer://NAME/ [lbmethod=byrequests|bybusyness|hash hashkey=ip|header:H|cookie:C|uri stickysession=NAME ...];\n"+
+		"member keys as Apache's BalancerMember: loadfactor, retry, status=+H|+D, route, timeout, max, acquire, min, ttl, hcmethod=tcp|scgi, hcuri, ...")
 	listen := fs.String("listen", "127.0.0.1:8080", "`host:port` to serve HTTP on")
 	loops := fs.Int("loops", 0, "event loops (default GOMAXPROCS)")
 	demo := fs.Bool("demo", false, "also run the sample SCGI app on -demo-backend and map /scgi-bin/ to it when no -pass is given")
@@ -91,9 +93,20 @@ func run(args []string) error {
 	if len(passes) == 0 {
 		return errors.New("nothing to serve: give at least one -pass PREFIX=scgi://host:port/ (or -demo)")
 	}
+	balancers := map[string]*pool.Balancer{}
+	for _, spec := range balancerSpecs {
+		b, err := parseBalancer(spec, *connectTimeout)
+		if err != nil {
+			return err
+		}
+		if balancers[b.Name] != nil {
+			return fmt.Errorf("-balancer %s given twice", b.Name)
+		}
+		balancers[b.Name] = b
+	}
 	var maps []loop.Mapping
 	for _, p := range passes {
-		m, err := parsePass(p, *connectTimeout)
+		m, err := parsePass(p, balancers, *connectTimeout)
 		if err != nil {
 			return err
 		}
@@ -133,7 +146,9 @@ func run(args []string) error {
 		return fmt.Errorf("listen %s: %v", *listen, err)
 	}
 	for _, m := range maps {
-		logger.Info("proxy", "prefix", m.Prefix, "backend", m.Backend.URL)
+		for _, mem := range m.Balancer.Members {
+			logger.Info("proxy", "prefix", m.Prefix, "balancer", m.Balancer.Name, "member", mem.URL)
+		}
 	}
 	logger.Info("scgate listening", "addr", "http://"+*listen)
 
@@ -156,8 +171,14 @@ func waitErr(srv *loop.Server) <-chan error {
 	return ch
 }
 
-// parsePass reads "PREFIX=URL [key=value ...]".
-func parsePass(v string, connectTimeout time.Duration) (loop.Mapping, error) {
+// passKeys are the -pass keys that belong to the mapping, not to the backend.
+const passKeys = "pathinfo, cgipassauth"
+
+// parsePass reads "PREFIX=URL [key=value ...]". URL is an SCGI backend,
+// whose keys are BalancerMember parameters, or balancer://NAME/ (declared
+// with -balancer), whose keys are balancer parameters as on Apache's
+// ProxyPass line.
+func parsePass(v string, balancers map[string]*pool.Balancer, connectTimeout time.Duration) (loop.Mapping, error) {
 	fields := strings.Fields(v)
 	if len(fields) == 0 {
 		return loop.Mapping{}, errors.New("-pass: empty value")
@@ -166,31 +187,92 @@ func parsePass(v string, connectTimeout time.Duration) (loop.Mapping, error) {
 	if !ok || !strings.HasPrefix(prefix, "/") || url == "" {
 		return loop.Mapping{}, fmt.Errorf("-pass %q: want PREFIX=URL, e.g. /scgi-bin/=scgi://127.0.0.1:4000/", v)
 	}
-	b, err := pool.ParseBackend(url)
-	if err != nil {
-		return loop.Mapping{}, fmt.Errorf("-pass %q: %v", v, err)
-	}
-	b.ConnectTimeout = connectTimeout
-	m := loop.Mapping{Prefix: prefix, Backend: b}
+	m := loop.Mapping{Prefix: prefix}
+	var rest []string
 	for _, kv := range fields[1:] {
 		k, val, _ := strings.Cut(kv, "=")
+		var err error
 		switch strings.ToLower(k) {
 		case "pathinfo":
 			m.SplitPathInfo, err = onOff(val)
 		case "cgipassauth":
 			m.PassAuth, err = onOff(val)
-		case "connectiontimeout":
-			var secs float64
-			secs, err = strconv.ParseFloat(val, 64)
-			b.ConnectTimeout = time.Duration(secs * float64(time.Second))
 		default:
-			err = fmt.Errorf("unknown key %q (known: pathinfo, cgipassauth, connectiontimeout)", k)
+			rest = append(rest, kv)
 		}
 		if err != nil {
 			return loop.Mapping{}, fmt.Errorf("-pass %q: %v", v, err)
 		}
 	}
+
+	if name, ok := balancerName(url); ok {
+		b := balancers[name]
+		if b == nil {
+			return loop.Mapping{}, fmt.Errorf("-pass %q: no balancer %q: declare it with -balancer %s=scgi://host:port/,...", v, name, name)
+		}
+		for _, kv := range rest {
+			k, val, _ := strings.Cut(kv, "=")
+			if err := pool.SetBalancerParam(&b.Params, k, val); err != nil {
+				return loop.Mapping{}, fmt.Errorf("-pass %q: %v (mapping keys: %s)", v, err, passKeys)
+			}
+		}
+		m.Balancer = b
+		return m, nil
+	}
+	member, err := newMember(url, rest, connectTimeout)
+	if err != nil {
+		return loop.Mapping{}, fmt.Errorf("-pass %q: %v (mapping keys: %s)", v, err, passKeys)
+	}
+	m.Balancer = pool.Single(member)
 	return m, nil
+}
+
+// balancerName returns NAME of "balancer://NAME[/]".
+func balancerName(url string) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.ToLower(url), "balancer://")
+	if !ok {
+		return "", false
+	}
+	return strings.TrimSuffix(rest, "/"), true
+}
+
+// newMember builds a member from its URL and key=value parameters.
+func newMember(url string, params []string, connectTimeout time.Duration) (*pool.Member, error) {
+	m, err := pool.NewMember(url, params...)
+	if err != nil {
+		return nil, err
+	}
+	m.ConnectTimeout = connectTimeout
+	if m.Params.ConnectTimeout > 0 {
+		m.ConnectTimeout = m.Params.ConnectTimeout
+	}
+	return m, nil
+}
+
+// parseBalancer reads "NAME=URL [key=value...],URL [key=value...]".
+func parseBalancer(v string, connectTimeout time.Duration) (*pool.Balancer, error) {
+	name, list, ok := strings.Cut(v, "=")
+	name = strings.ToLower(strings.TrimSpace(name))
+	if !ok || name == "" || strings.ContainsAny(name, "/: ") {
+		return nil, fmt.Errorf("-balancer %q: want NAME=scgi://host:port/,scgi://host:port/", v)
+	}
+	var members []*pool.Member
+	for _, spec := range strings.Split(list, ",") {
+		fields := strings.Fields(spec)
+		if len(fields) == 0 {
+			return nil, fmt.Errorf("-balancer %q: empty member", v)
+		}
+		m, err := newMember(fields[0], fields[1:], connectTimeout)
+		if err != nil {
+			return nil, fmt.Errorf("-balancer %q: %v", v, err)
+		}
+		members = append(members, m)
+	}
+	b, err := pool.NewBalancer(name, pool.DefaultBalancerParams(), members)
+	if err != nil {
+		return nil, fmt.Errorf("-balancer %q: %v", v, err)
+	}
+	return b, nil
 }
 
 func onOff(v string) (bool, error) {

@@ -15,7 +15,7 @@ func TestParsePass(t *testing.T) {
 		err            string // substring of the error; "" for success
 	}{
 		{in: "/scgi-bin/=scgi://127.0.0.1:4000/", prefix: "/scgi-bin/", url: "scgi://127.0.0.1:4000/", connectTimeout: 5 * time.Second},
-		{in: "/app/=unix:/run/app.sock|scgi://localhost/ pathinfo=On cgipassauth=on connectiontimeout=2.5",
+		{in: "/app/=unix:/run/app.sock|scgi://localhost/ pathinfo=On cgipassauth=on connectiontimeout=2500ms",
 			prefix: "/app/", url: "unix:/run/app.sock|scgi://localhost/", split: true, auth: true, connectTimeout: 2500 * time.Millisecond},
 		{in: "/a/=scgi://h:9/ pathinfo=Off", prefix: "/a/", url: "scgi://h:9/", connectTimeout: 5 * time.Second},
 		{in: "", err: "empty"},
@@ -23,9 +23,10 @@ func TestParsePass(t *testing.T) {
 		{in: "/x/=", err: "PREFIX=URL"},
 		{in: "/x/=http://h/", err: "scgi://"},
 		{in: "/x/=scgi://h/ pathinfo=maybe", err: "neither On nor Off"},
-		{in: "/x/=scgi://h/ frobnicate=1", err: "unknown key"},
+		{in: "/x/=scgi://h/ frobnicate=1", err: "frobnicate"},
+		{in: "/x/=balancer://nope/", err: "no balancer"},
 	} {
-		m, err := parsePass(tc.in, 5*time.Second)
+		m, err := parsePass(tc.in, nil, 5*time.Second)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("parsePass(%q): error %v, want one mentioning %q", tc.in, err, tc.err)
@@ -36,8 +37,9 @@ func TestParsePass(t *testing.T) {
 			t.Errorf("parsePass(%q): %v", tc.in, err)
 			continue
 		}
-		if m.Prefix != tc.prefix || m.Backend.URL != tc.url || m.SplitPathInfo != tc.split || m.PassAuth != tc.auth || m.Backend.ConnectTimeout != tc.connectTimeout {
-			t.Errorf("parsePass(%q) = prefix %q url %q split %v auth %v timeout %v", tc.in, m.Prefix, m.Backend.URL, m.SplitPathInfo, m.PassAuth, m.Backend.ConnectTimeout)
+		b := m.Balancer.Members[0]
+		if m.Prefix != tc.prefix || b.URL != tc.url || m.SplitPathInfo != tc.split || m.PassAuth != tc.auth || b.ConnectTimeout != tc.connectTimeout {
+			t.Errorf("parsePass(%q) = prefix %q url %q split %v auth %v timeout %v", tc.in, m.Prefix, b.URL, m.SplitPathInfo, m.PassAuth, b.ConnectTimeout)
 		}
 	}
 }

@@ -72,6 +72,8 @@ type client struct {
 	route      *mapping
 	up         *upstream
 	chunkHdr   [20]byte
+	pickKey    []byte // the request's balancer hash key, kept for failover
+	pickRoute  []byte // and its sticky route
 }
 
 func newClient(ls *loopState, c gnet.Conn) *client {
@@ -237,7 +239,7 @@ func (cl *client) startRequest(n int) {
 		cl.ls.arm(&cl.tn, tHead)
 		cl.takeBody()
 	}
-	up.dial()
+	up.start()
 }
 
 // fillEnv prepares the encoder's input for the current request.
@@ -385,7 +387,7 @@ func (cl *client) readChunked() {
 	cl.dropChunked()
 	cl.up = up
 	cl.state = csWait
-	up.dial()
+	up.start()
 }
 
 func (cl *client) dropChunked() {

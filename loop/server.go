@@ -25,10 +25,12 @@ import (
 	"github.com/scgate/scgate/pool"
 )
 
-// Mapping sends every request whose decoded path starts with Prefix to Backend.
+// Mapping sends every request whose decoded path starts with Prefix to
+// Balancer (or, as a shorthand for a one-member balancer, to Backend).
 type Mapping struct {
-	Prefix  string
-	Backend *pool.Backend
+	Prefix   string
+	Balancer *pool.Balancer
+	Backend  *pool.Backend
 	// SplitPathInfo sends SCRIPT_NAME = Prefix without its trailing slash and
 	// PATH_INFO = the rest, instead of Apache's whole-path SCRIPT_NAME.
 	SplitPathInfo bool
@@ -108,6 +110,7 @@ func (c *Config) setDefaults() {
 // mapping is a Mapping with the bytes the encoder wants prepared once.
 type mapping struct {
 	Mapping
+	bal        *pool.Balancer
 	prefix     []byte
 	scriptBase []byte
 }
@@ -125,6 +128,10 @@ type Server struct {
 	date       codec.DateCache
 
 	booted  chan error
+	ready   chan struct{} // closed by the first tick: every loop is running
+	readyOn sync.Once
+	bgCtx   context.Context // ends at Stop: health checks, refillers
+	bgStop  context.CancelFunc
 	engine  gnet.Engine
 	done    chan struct{} // closed when the engine has stopped
 	runErr  error
@@ -154,14 +161,25 @@ func New(cfg Config) (*Server, error) {
 		if !strings.HasPrefix(m.Prefix, "/") {
 			return nil, fmt.Errorf("mapping %q: the path must start with /", m.Prefix)
 		}
-		if m.Backend == nil {
-			return nil, fmt.Errorf("mapping %q: no backend", m.Prefix)
-		}
 		if seen[m.Prefix] {
 			return nil, fmt.Errorf("mapping %q given twice", m.Prefix)
 		}
 		seen[m.Prefix] = true
-		s.mappings = append(s.mappings, mapping{Mapping: m, prefix: []byte(m.Prefix), scriptBase: []byte(m.Backend.ScriptFilenameBase)})
+		mm := mapping{Mapping: m, bal: m.Balancer, prefix: []byte(m.Prefix)}
+		switch {
+		case mm.bal != nil:
+			// Apache names the balancer, not the member, in SCRIPT_FILENAME.
+			mm.scriptBase = []byte("proxy:balancer://" + mm.bal.Name + "/")
+		case m.Backend != nil:
+			mm.bal = pool.Single(&pool.Member{Backend: m.Backend, Params: pool.DefaultMemberParams()})
+			mm.scriptBase = []byte(m.Backend.ScriptFilenameBase)
+		default:
+			return nil, fmt.Errorf("mapping %q: no backend", m.Prefix)
+		}
+		if len(mm.bal.Members) == 1 && mm.bal.Name == "" {
+			mm.scriptBase = []byte(mm.bal.Members[0].ScriptFilenameBase)
+		}
+		s.mappings = append(s.mappings, mm)
 	}
 	sort.SliceStable(s.mappings, func(i, j int) bool { return len(s.mappings[i].prefix) > len(s.mappings[j].prefix) })
 	s.date.Update(time.Now())
@@ -181,7 +199,9 @@ func (s *Server) route(path []byte) *mapping {
 // Start begins serving and returns once the listeners are open.
 func (s *Server) Start() error {
 	s.booted = make(chan error, 1)
+	s.ready = make(chan struct{})
 	s.done = make(chan struct{})
+	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	h := &handler{srv: s}
 	go func() {
 		err := gnet.Run(h, "tcp://"+s.cfg.Listen,
@@ -199,7 +219,38 @@ func (s *Server) Start() error {
 		}
 		close(s.done)
 	}()
-	return <-s.booted
+	if err := <-s.booted; err != nil {
+		return err
+	}
+	// OnBoot runs before gnet creates its loops; the ticker starts after them.
+	select {
+	case <-s.ready:
+	case <-s.done:
+		return s.runErr
+	}
+	s.startBackground()
+	return nil
+}
+
+// startBackground starts the health checks and opens the warm spares.
+func (s *Server) startBackground() {
+	seen := map[*pool.Balancer]bool{}
+	var warm []*pool.Member
+	for _, m := range s.mappings {
+		if seen[m.bal] {
+			continue
+		}
+		seen[m.bal] = true
+		m.bal.StartHealthChecks(s.bgCtx)
+		for _, mem := range m.bal.Members {
+			if mem.Params.Min > 0 && !mem.Params.Disabled {
+				warm = append(warm, mem)
+			}
+		}
+	}
+	if len(warm) > 0 {
+		go s.warmUp(warm)
+	}
 }
 
 // Addr is the listening address.
@@ -208,6 +259,7 @@ func (s *Server) Addr() string { return s.cfg.Listen }
 // Stop closes the listeners and every connection.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopped.Store(true)
+	s.bgStop()
 	if err := s.engine.Stop(ctx); err != nil {
 		return err
 	}
@@ -262,6 +314,7 @@ const tickEvery = 100 * time.Millisecond
 
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	s := h.srv
+	s.readyOn.Do(func() { close(s.ready) })
 	now := time.Now()
 	s.date.Update(now)
 	s.loopsMu.Lock()
@@ -278,6 +331,8 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, x.onOpen(c)
 	case *client:
 		return nil, x.onReattach(c)
+	case *spare:
+		return nil, x.onOpen(c, h.srv)
 	default:
 		ls := h.srv.loopFor(c.EventLoop())
 		cl := newClient(ls, c)
@@ -293,6 +348,8 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	case *upstream:
 		return x.onTraffic()
 	}
+	// A spare has nothing to say before its request: whatever it is, drop it.
+	c.Discard(-1) //nolint:errcheck
 	return gnet.Close
 }
 
@@ -302,6 +359,8 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 		x.onClose(c, err)
 	case *upstream:
 		x.onClose(c, err)
+	case *spare:
+		x.onClose()
 	}
 	return gnet.None
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/scgate/scgate/pool"
 )
 
 // timerKind names a timeout class. Each class has one fixed duration, so a
@@ -34,33 +36,45 @@ type expirer interface {
 type timerNode struct {
 	prev, next *timerNode
 	kind       timerKind
+	list       *timerList
 	deadline   time.Time
 	owner      expirer
 }
 
 type timerList struct {
 	head, tail *timerNode
+	kind       timerKind
 	d          time.Duration
 }
 
 // loopState is what one event loop owns besides its connections. Only that
 // loop's goroutine touches it.
 type loopState struct {
-	srv      *Server
-	el       gnet.EventLoop
-	timers   [nTimerKinds]timerList
-	draining []*client // closing once their output is sent
-	sweeper  gnet.Runnable
-	scratch  []byte
+	srv    *Server
+	el     gnet.EventLoop
+	timers [nTimerKinds]timerList
+	// backend timeouts set per member (BalancerMember timeout=N), one list per duration
+	memberTimers map[time.Duration]*timerList
+	draining     []*client // closing once their output is sent
+	pickers      map[*pool.Balancer]*pool.Picker
+	spares       map[*pool.Member]*spareSet
+	refills      chan *pool.Member // to this loop's refiller goroutine
+	sweeper      gnet.Runnable
+	scratch      []byte
 }
 
 func newLoopState(s *Server, el gnet.EventLoop) *loopState {
 	ls := &loopState{srv: s, el: el}
+	for k := range ls.timers {
+		ls.timers[k].kind = timerKind(k)
+	}
 	ls.timers[tHead].d = s.cfg.HeaderTimeout
 	ls.timers[tIdle].d = s.cfg.IdleTimeout
 	ls.timers[tSend].d = s.cfg.SendTimeout
 	ls.timers[tLinger].d = lingerTimeout
 	ls.timers[tBackend].d = s.cfg.ResponseTimeout
+	ls.refills = make(chan *pool.Member, 256)
+	go ls.refiller(s.bgCtx)
 	ls.sweeper = gnet.RunnableFunc(func(context.Context) error {
 		ls.sweep(time.Now())
 		return nil
@@ -70,9 +84,30 @@ func newLoopState(s *Server, el gnet.EventLoop) *loopState {
 
 // arm (re)starts n's timeout of class k from now.
 func (ls *loopState) arm(n *timerNode, k timerKind) {
+	ls.armList(n, &ls.timers[k])
+}
+
+// armBackend starts a backend timeout of d, or of the default when d is 0.
+func (ls *loopState) armBackend(n *timerNode, d time.Duration) {
+	if d <= 0 || d == ls.timers[tBackend].d {
+		ls.armList(n, &ls.timers[tBackend])
+		return
+	}
+	l := ls.memberTimers[d]
+	if l == nil {
+		if ls.memberTimers == nil {
+			ls.memberTimers = make(map[time.Duration]*timerList)
+		}
+		l = &timerList{kind: tBackend, d: d}
+		ls.memberTimers[d] = l
+	}
+	ls.armList(n, l)
+}
+
+func (ls *loopState) armList(n *timerNode, l *timerList) {
 	ls.disarm(n)
-	l := &ls.timers[k]
-	n.kind = k
+	n.kind = l.kind
+	n.list = l
 	n.deadline = time.Now().Add(l.d)
 	n.prev = l.tail
 	if l.tail != nil {
@@ -94,7 +129,7 @@ func (ls *loopState) disarm(n *timerNode) {
 	if n.kind == tNone {
 		return
 	}
-	l := &ls.timers[n.kind]
+	l := n.list
 	if n.prev != nil {
 		n.prev.next = n.next
 	} else {
@@ -105,19 +140,26 @@ func (ls *loopState) disarm(n *timerNode) {
 	} else {
 		l.tail = n.prev
 	}
-	n.prev, n.next, n.kind = nil, nil, tNone
+	n.prev, n.next, n.kind, n.list = nil, nil, tNone, nil
+}
+
+func (ls *loopState) expireList(l *timerList, now time.Time) {
+	for l.head != nil && !l.head.deadline.After(now) {
+		n := l.head
+		ls.disarm(n)
+		n.owner.expire(l.kind)
+	}
 }
 
 // sweep expires timeouts and finishes closes whose output has drained.
 func (ls *loopState) sweep(now time.Time) {
 	for k := tHead; k < nTimerKinds; k++ {
-		l := &ls.timers[k]
-		for l.head != nil && !l.head.deadline.After(now) {
-			n := l.head
-			ls.disarm(n)
-			n.owner.expire(k)
-		}
+		ls.expireList(&ls.timers[k], now)
 	}
+	for _, l := range ls.memberTimers {
+		ls.expireList(l, now)
+	}
+	ls.sweepSpares(now)
 	if len(ls.draining) > 0 {
 		keep := ls.draining[:0]
 		for _, cl := range ls.draining {

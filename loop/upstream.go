@@ -1,8 +1,8 @@
 package loop
 
 import (
-	"context"
 	"errors"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
@@ -38,10 +38,23 @@ const (
 type upstream struct {
 	cl   *client
 	ls   *loopState
-	b    *pool.Backend
 	c    gnet.Conn
 	tn   timerNode
 	park parking
+
+	// the member: who was asked, and who may be asked next
+	bal       *pool.Balancer
+	m         *pool.Member // acquired (counted in flight) while set
+	idx       int
+	tried     pool.Tried
+	attempts  int
+	key       []byte
+	hasKey    bool
+	route     []byte
+	fromSpare bool  // the connection was a warm spare: a close before any answer is retried once
+	sentLate  bool  // body bytes went straight to the connection, so out no longer holds the whole request
+	bytesIn   int64 // from the backend
+	bytesOut  int64 // to the backend
 
 	state    upState
 	dead     bool // given up: its OnOpen or OnClose only cleans up
@@ -54,45 +67,36 @@ type upstream struct {
 }
 
 func newUpstream(cl *client, m *mapping) *upstream {
-	up := &upstream{cl: cl, ls: cl.ls, b: m.Backend, out: bytebufferpool.Get()}
+	up := &upstream{cl: cl, ls: cl.ls, bal: m.bal, out: bytebufferpool.Get()}
 	up.tn.owner = up
 	up.out.B = up.out.B[:0]
+	cl.pickInputs(up)
 	return up
 }
 
-// dial connects off the loop and enrolls the connection on the client's loop.
-func (up *upstream) dial() {
-	up.b.Begin()
-	up.ls.arm(&up.tn, tBackend)
-	el := up.ls.el
-	b := up.b
-	go func() {
-		nc, err := b.Dial(context.Background())
-		if err == nil {
-			var ch <-chan gnet.RegisteredResult
-			if ch, err = el.Enroll(gnet.NewContext(context.Background(), up), nc); err == nil {
-				if r := <-ch; r.Err != nil {
-					err = r.Err
-				}
-			} else {
-				nc.Close() //nolint:errcheck
-			}
-		}
-		if err != nil {
-			el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { //nolint:errcheck
-				up.dialFailed(err)
-				return nil
-			}))
-		}
-	}()
+// backendName is for logs.
+func (up *upstream) backendName() string {
+	if up.m != nil {
+		return up.m.URL
+	}
+	return "balancer://" + up.bal.Name
 }
 
-func (up *upstream) dialFailed(err error) {
-	if up.dead {
-		return
+// armTimeout starts the backend timeout: the member's own, or the default.
+func (up *upstream) armTimeout() {
+	var d time.Duration
+	if up.m != nil {
+		d = up.m.Params.Timeout
 	}
-	up.ls.srv.cfg.Logger.Warn("backend unreachable", "backend", up.b.URL, "err", err)
-	up.fail(503)
+	up.ls.armBackend(&up.tn, d)
+}
+
+// releaseMember ends the member's count of this request.
+func (up *upstream) releaseMember(failed bool) {
+	if up.m != nil {
+		up.m.Release(failed, up.bytesIn, up.bytesOut)
+		up.m = nil
+	}
 }
 
 // pending is how much of the request still waits to reach the backend.
@@ -112,9 +116,11 @@ func (up *upstream) sendBody(p []byte) {
 	if up.dead {
 		return
 	}
+	up.bytesOut += int64(len(p))
 	if up.c != nil {
 		up.c.Write(p) //nolint:errcheck
-		up.ls.arm(&up.tn, tBackend)
+		up.sentLate = true
+		up.armTimeout()
 		return
 	}
 	// Dialing, or parked because the client reads slowly while it uploads:
@@ -142,21 +148,31 @@ func (up *upstream) onOpen(c gnet.Conn) gnet.Action {
 			return gnet.Close
 		}
 		up.c = c
-		up.ls.arm(&up.tn, tBackend)
+		up.armTimeout()
 		up.flushOut()
 		return gnet.None
 	}
+	return up.connected(c)
+}
+
+// connected sends the request on a new (or warm spare) connection.
+func (up *upstream) connected(c gnet.Conn) gnet.Action {
 	if up.dead {
 		return gnet.Close
 	}
 	up.c = c
 	up.state = usHead
+	up.bytesOut += int64(len(up.out.B))
 	// The whole netstring in one write: some backends misread a split length prefix.
-	up.flushOut()
+	if up.fromSpare {
+		c.Write(up.out.B) //nolint:errcheck // keep out until the answer starts, for one retry
+	} else {
+		up.flushOut()
+	}
 	if up.dead {
 		return gnet.None
 	}
-	up.ls.arm(&up.tn, tBackend)
+	up.armTimeout()
 	cl := up.cl
 	if cl.expect100 && !cl.sent100 && cl.bodyRemain > 0 && cl.state == csBody {
 		cl.sent100 = true
@@ -180,6 +196,7 @@ func (up *upstream) onTraffic() gnet.Action {
 	}
 	buf, _ := up.c.Peek(-1)
 	used, act := up.relay(buf)
+	up.bytesIn += int64(used)
 	if up.c != nil {
 		up.c.Discard(used) //nolint:errcheck
 	}
@@ -204,6 +221,10 @@ const (
 // relay turns backend bytes into client bytes; it returns how many it used.
 func (up *upstream) relay(buf []byte) (int, relayAction) {
 	used := 0
+	if up.fromSpare && len(buf) > 0 && up.out != nil && up.state == usHead {
+		up.fromSpare = false // the backend took it: no retry any more
+		up.flushOut()
+	}
 	if up.state == usHead {
 		n, err := up.resp.Parse(buf)
 		if err == codec.ErrNeedMore {
@@ -213,7 +234,7 @@ func (up *upstream) relay(buf []byte) (int, relayAction) {
 			err = errInterim // an SCGI exchange has room for one response only
 		}
 		if err != nil {
-			up.ls.srv.cfg.Logger.Warn("malformed backend response", "backend", up.b.URL, "err", err)
+			up.ls.srv.cfg.Logger.Warn("malformed backend response", "backend", up.backendName(), "err", err)
 			up.fail(502)
 			return len(buf), actClose
 		}
@@ -225,7 +246,7 @@ func (up *upstream) relay(buf []byte) (int, relayAction) {
 		buf = buf[n:]
 		up.state = usBody
 	}
-	up.ls.arm(&up.tn, tBackend)
+	up.armTimeout()
 	if len(buf) > 0 && !up.writeBody(buf) {
 		up.abort()
 		return used + len(buf), actClose
@@ -368,7 +389,7 @@ func (up *upstream) release(failed bool) {
 	up.dead = true
 	up.state = usDone
 	up.ls.disarm(&up.tn)
-	up.b.End(failed)
+	up.releaseMember(failed)
 	if up.out != nil {
 		bytebufferpool.Put(up.out)
 		up.out = nil
@@ -392,6 +413,10 @@ func (up *upstream) onClose(c gnet.Conn, err error) {
 		return
 	}
 	if up.dead {
+		return
+	}
+	if up.fromSpare && up.state == usHead && !up.sentLate && up.out != nil && c.InboundBuffered() == 0 {
+		up.retryFresh()
 		return
 	}
 	// Keep what is unread. After a reset (a backend that answers early and
@@ -437,7 +462,7 @@ func readRest(fd int, dst []byte, max int) []byte {
 func (up *upstream) backendDone() {
 	switch up.state {
 	case usDialing, usHead:
-		up.ls.srv.cfg.Logger.Warn("backend closed before a complete response head", "backend", up.b.URL)
+		up.ls.srv.cfg.Logger.Warn("backend closed before a complete response head", "backend", up.backendName())
 		up.fail(502)
 	case usBody:
 		up.finish(up.mode != bodyLength || up.remain == 0)
@@ -537,6 +562,6 @@ func (up *upstream) expire(timerKind) {
 	if up.dead {
 		return
 	}
-	up.ls.srv.cfg.Logger.Warn("backend timed out", "backend", up.b.URL)
+	up.ls.srv.cfg.Logger.Warn("backend timed out", "backend", up.backendName())
 	up.fail(504)
 }
