@@ -199,15 +199,50 @@ func (up *upstream) dialFailed(m *pool.Member, err error) {
 	up.fail(503)
 }
 
-// retryFresh dials anew after a warm spare turned out to be closed: the
-// backend never saw the request, and the member is not to blame.
-func (up *upstream) retryFresh() {
-	up.ls.srv.cfg.Logger.Debug("warm spare was closed; dialing", "backend", up.m.URL)
+// resend sends the request again when its connection died before any
+// answer: once on a fresh connection to the same member when it was a warm
+// spare (the backend had dropped it), else to the next member for methods
+// that are safe to repeat, as nginx's proxy_next_upstream does. It reports
+// whether it did.
+func (up *upstream) resend(err error) bool {
+	if up.out == nil || up.sentLate {
+		return false
+	}
+	switch {
+	case up.fromSpare && !up.resent:
+		up.ls.srv.cfg.Logger.Debug("warm spare was closed; dialing", "backend", up.m.URL)
+		up.resent = true
+		up.restart()
+		up.dial()
+		return true
+	case up.safe && up.attempts < up.bal.Attempts():
+		up.ls.srv.cfg.Logger.Warn("backend closed without answering; trying another member", "backend", up.m.URL, "err", err)
+		up.m.MarkError(time.Now())
+		up.releaseMember(true)
+		up.tried.Add(up.idx)
+		up.restart()
+		up.start()
+		return true
+	}
+	return false
+}
+
+// restart forgets the dead connection before the request goes out again.
+func (up *upstream) restart() {
 	up.state = usDialing
 	up.c = nil
 	up.park.dropStash()
 	up.eof = false
-	up.dial()
+}
+
+// idempotent reports whether a request with this method may be sent twice
+// (RFC 9110 9.2.2); nginx refuses to repeat the same ones.
+func idempotent(method []byte) bool {
+	switch string(method) {
+	case "POST", "PATCH", "LOCK":
+		return false
+	}
+	return true
 }
 
 // A spare is a connected, idle SCGI connection on this loop, ready to carry

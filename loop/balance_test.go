@@ -473,3 +473,37 @@ func TestWarmSparesClosedByBackend(t *testing.T) {
 		}
 	}
 }
+
+func TestBalancerResendsOnlySafeMethods(t *testing.T) {
+	// Member a accepts every connection and drops it unanswered, as a
+	// backend that dies under its requests does.
+	dropper, _ := idleKiller(t, time.Hour, 0)
+	live := startApp(t, "127.0.0.1:0").Addr().String()
+	bal := mustBalancer(t, nil, mustMember(t, dropper, "retry=0"), mustMember(t, live, "retry=0"))
+	gw := balancerGateway(t, bal, nil)
+	c := newClient(t)
+	for i := range 20 {
+		if who := whoami(t, c, gw, nil); who != live {
+			t.Fatalf("GET %d: got %s, want it resent to %s", i, who, live)
+		}
+	}
+	got502 := 0
+	for range 20 {
+		resp, err := c.Post("http://"+gw+"/app/whoami", "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body) //nolint:errcheck
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case 200:
+		case 502:
+			got502++
+		default:
+			t.Fatalf("POST: status %d", resp.StatusCode)
+		}
+	}
+	if got502 == 0 {
+		t.Fatal("no POST reached the dropping member, or one was resent: a POST must not be sent twice")
+	}
+}

@@ -51,7 +51,9 @@ type upstream struct {
 	key       []byte
 	hasKey    bool
 	route     []byte
-	fromSpare bool  // the connection was a warm spare: a close before any answer is retried once
+	fromSpare bool  // the connection was a warm spare
+	resent    bool  // already sent again once after a spare died unanswered
+	safe      bool  // the method may be repeated on another member
 	sentLate  bool  // body bytes went straight to the connection, so out no longer holds the whole request
 	bytesIn   int64 // from the backend
 	bytesOut  int64 // to the backend
@@ -70,6 +72,7 @@ func newUpstream(cl *client, m *mapping) *upstream {
 	up := &upstream{cl: cl, ls: cl.ls, bal: m.bal, out: bytebufferpool.Get()}
 	up.tn.owner = up
 	up.out.B = up.out.B[:0]
+	up.safe = idempotent(cl.req.Method)
 	cl.pickInputs(up)
 	return up
 }
@@ -163,12 +166,10 @@ func (up *upstream) connected(c gnet.Conn) gnet.Action {
 	up.c = c
 	up.state = usHead
 	up.bytesOut += int64(len(up.out.B))
-	// The whole netstring in one write: some backends misread a split length prefix.
-	if up.fromSpare {
-		c.Write(up.out.B) //nolint:errcheck // keep out until the answer starts, for one retry
-	} else {
-		up.flushOut()
-	}
+	// The whole netstring in one write: some backends misread a split length
+	// prefix. out is kept until the answer starts, to send it again elsewhere
+	// if this connection dies unanswered.
+	c.Write(up.out.B) //nolint:errcheck
 	if up.dead {
 		return gnet.None
 	}
@@ -221,9 +222,8 @@ const (
 // relay turns backend bytes into client bytes; it returns how many it used.
 func (up *upstream) relay(buf []byte) (int, relayAction) {
 	used := 0
-	if up.fromSpare && len(buf) > 0 && up.out != nil && up.state == usHead {
-		up.fromSpare = false // the backend took it: no retry any more
-		up.flushOut()
+	if len(buf) > 0 && up.out != nil && up.state == usHead && up.park.state == parkNone {
+		up.dropOut() // the backend has answered: no resending any more
 	}
 	if up.state == usHead {
 		n, err := up.resp.Parse(buf)
@@ -415,8 +415,7 @@ func (up *upstream) onClose(c gnet.Conn, err error) {
 	if up.dead {
 		return
 	}
-	if up.fromSpare && up.state == usHead && !up.sentLate && up.out != nil && c.InboundBuffered() == 0 {
-		up.retryFresh()
+	if up.state == usHead && up.bytesIn == 0 && c.InboundBuffered() == 0 && up.resend(err) {
 		return
 	}
 	// Keep what is unread. After a reset (a backend that answers early and
@@ -537,6 +536,14 @@ func (up *upstream) flushOut() {
 	if len(up.out.B) > 0 {
 		up.c.Write(up.out.B) //nolint:errcheck
 	}
+	if up.out != nil {
+		bytebufferpool.Put(up.out)
+		up.out = nil
+	}
+}
+
+// dropOut lets go of the copy of the request kept for resending.
+func (up *upstream) dropOut() {
 	if up.out != nil {
 		bytebufferpool.Put(up.out)
 		up.out = nil

@@ -458,9 +458,7 @@ func (cs *conn) route() {
 		cs.c.Write([]byte("Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nno content length\n"))
 	case "whoami":
 		// Which backend answered: the address it was reached on (balancer tests).
-		if cs.discardBody() {
-			cs.simple("200 OK", cs.c.LocalAddr().String()+"\n")
-		}
+		cs.simple("200 OK", cs.c.LocalAddr().String()+"\n")
 	default:
 		cs.simple("404 Not Found", fmt.Sprintf("not found: %q\n", name))
 	}
