@@ -507,3 +507,28 @@ func TestBalancerResendsOnlySafeMethods(t *testing.T) {
 		t.Fatal("no POST reached the dropping member, or one was resent: a POST must not be sent twice")
 	}
 }
+
+func TestBalancerHealthChecks(t *testing.T) {
+	sick := startApp(t, "127.0.0.1:0").Addr().String()
+	well := startApp(t, "127.0.0.1:0").Addr().String()
+	// The sick member answers its health URI with 500; both serve whoami.
+	ms := mustMember(t, sick, "hcmethod=scgi", "hcuri=/status?code=500", "hcinterval=20ms", "hcfails=2")
+	mw := mustMember(t, well, "hcmethod=scgi", "hcuri=/hello", "hcinterval=20ms")
+	gw := balancerGateway(t, mustBalancer(t, nil, ms, mw), nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for ms.Stats().State != "hc-down" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := ms.Stats().State; st != "hc-down" {
+		t.Fatalf("member failing its scgi health check is %q", st)
+	}
+	c := newClient(t)
+	for i := range 20 {
+		if who := whoami(t, c, gw, nil); who != well {
+			t.Fatalf("request %d went to %s, a member down by health check", i, who)
+		}
+	}
+	if st := mw.Stats().State; st != "ok" {
+		t.Fatalf("healthy member is %q", st)
+	}
+}
