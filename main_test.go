@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scgate/scgate/pool"
 )
 
 func TestParsePass(t *testing.T) {
@@ -55,5 +57,30 @@ func TestRunRejectsBadArguments(t *testing.T) {
 		if err := run(args); err == nil {
 			t.Errorf("run(%q) = nil, want an error", args)
 		}
+	}
+}
+
+func TestParseBalancerAndPass(t *testing.T) {
+	b, err := parseBalancer("Cluster=scgi://127.0.0.1:4000/,scgi://127.0.0.1:4001/ loadfactor=3 route=n2", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Name != "cluster" || len(b.Members) != 2 || b.Members[1].Params.LoadFactor != 3 || b.Members[1].Params.Route != "n2" || b.Members[0].ConnectTimeout != 5*time.Second {
+		t.Fatalf("parsed %q with %d members, second %+v", b.Name, len(b.Members), b.Members[1].Params)
+	}
+	m, err := parsePass("/app/=balancer://cluster/ lbmethod=hash hashkey=cookie:sid pathinfo=On", map[string]*pool.Balancer{"cluster": b}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Balancer != b || b.Params.Method != pool.Hash || b.Params.HashKey != (pool.HashKey{Kind: pool.HashCookie, Name: "sid"}) || !m.SplitPathInfo {
+		t.Fatalf("mapping %+v, balancer params %+v", m, b.Params)
+	}
+	for _, bad := range []string{"=scgi://h/", "x", "x=", "x=http://h/", "x=scgi://h/ loadfactor=0", "x=scgi://h/,scgi://h/"} {
+		if _, err := parseBalancer(bad, time.Second); err == nil {
+			t.Errorf("parseBalancer(%q) accepted", bad)
+		}
+	}
+	if _, err := parsePass("/a/=balancer://cluster/ lbmethod=bytraffic", map[string]*pool.Balancer{"cluster": b}, time.Second); err == nil {
+		t.Error("lbmethod=bytraffic accepted")
 	}
 }
