@@ -38,13 +38,14 @@ func main() {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("scgate", flag.ContinueOnError)
-	var passes, balancerSpecs passFlags
+	var passes, balancerSpecs, sendfileRoots passFlags
 	fs.Var(&passes, "pass", "`PREFIX=URL [key=value...]`: send requests under PREFIX to the SCGI backend URL\n"+
 		"(scgi://host:port/ or unix:/path.sock|scgi://localhost/); repeatable, longest prefix wins.\n"+
 		"keys: pathinfo=On (SCRIPT_NAME=prefix, PATH_INFO=rest), cgipassauth=On, connectiontimeout=SECONDS")
 	fs.Var(&balancerSpecs, "balancer", "`NAME=URL [key=value...],URL [key=value...]`: a balancer of SCGI members, used as\n"+
 		"-pass PREFIX=balancer://NAME/ [lbmethod=byrequests|bybusyness|hash hashkey=ip|header:H|cookie:C|uri stickysession=NAME ...];\n"+
 		"member keys as Apache's BalancerMember: loadfactor, retry, status=+H|+D, route, timeout, max, acquire, min, ttl, hcmethod=tcp|scgi, hcuri, ...")
+	fs.Var(&sendfileRoots, "sendfile-root", "`DIR` X-Sendfile files may come from (SCGISendfileRoot); repeatable")
 	listen := fs.String("listen", "127.0.0.1:8080", "`host:port` to serve HTTP on")
 	loops := fs.Int("loops", 0, "event loops (default GOMAXPROCS)")
 	demo := fs.Bool("demo", false, "also run the sample SCGI app on -demo-backend and map /scgi-bin/ to it when no -pass is given")
@@ -136,6 +137,7 @@ func run(args []string) error {
 		ResponseTimeout: *responseTimeout,
 		MaxBody:         *maxBody,
 		MaxChunkedBody:  *maxChunked,
+		SendfileRoots:   sendfileRoots,
 		Sender:          fileSender,
 		Logger:          logger,
 	})
@@ -172,7 +174,7 @@ func waitErr(srv *loop.Server) <-chan error {
 }
 
 // passKeys are the -pass keys that belong to the mapping, not to the backend.
-const passKeys = "pathinfo, cgipassauth"
+const passKeys = "pathinfo, cgipassauth, internalredirect, sendfile"
 
 // parsePass reads "PREFIX=URL [key=value ...]". URL is an SCGI backend,
 // whose keys are BalancerMember parameters, or balancer://NAME/ (declared
@@ -197,6 +199,10 @@ func parsePass(v string, balancers map[string]*pool.Balancer, connectTimeout tim
 			m.SplitPathInfo, err = onOff(val)
 		case "cgipassauth":
 			m.PassAuth, err = onOff(val)
+		case "internalredirect", "proxyscgiinternalredirect":
+			m.InternalRedirect, err = onOffHeader(k, val)
+		case "sendfile", "proxyscgisendfile":
+			m.Sendfile, err = onOffHeader(k, val)
 		default:
 			rest = append(rest, kv)
 		}
@@ -273,6 +279,14 @@ func parseBalancer(v string, connectTimeout time.Duration) (*pool.Balancer, erro
 		return nil, fmt.Errorf("-balancer %q: %v", v, err)
 	}
 	return b, nil
+}
+
+// onOffHeader checks an Apache On|Off|Headername value.
+func onOffHeader(key, v string) (string, error) {
+	if v == "" || strings.ContainsAny(v, " :\r\n") {
+		return "", fmt.Errorf("%s wants On, Off or a header name, not %q", key, v)
+	}
+	return v, nil
 }
 
 func onOff(v string) (bool, error) {

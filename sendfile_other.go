@@ -3,8 +3,9 @@
 package main
 
 import (
-	"errors"
 	"os"
+
+	"github.com/scgate/scgate/loop"
 )
 
 // otherSender has no on-loop fast path: sendfile's offset semantics differ
@@ -12,12 +13,9 @@ import (
 // sendfile where it has one) in the hand-off goroutine.
 type otherSender struct{}
 
-// errNoFastPath tells the loop to hand the whole file to the copy goroutine.
-var errNoFastPath = errors.New("sendfile: no on-loop fast path on this platform")
-
 // SendFile sends nothing on the loop.
 func (otherSender) SendFile(int, *os.File, int64, int64) (int64, error) {
-	return 0, errNoFastPath
+	return 0, loop.ErrNoFastPath
 }
 
 var fileSender = otherSender{}

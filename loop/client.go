@@ -26,6 +26,7 @@ const (
 	csChunked                    // buffering a chunked request body
 	csBody                       // streaming a Content-Length body to the backend
 	csWait                       // request passed on; relaying the response
+	csFile                       // serving an X-Sendfile file
 	csClosing                    // last answer written; closing once it has drained
 	csLinger                     // our FIN is out; discarding input until the peer closes
 )
@@ -74,6 +75,31 @@ type client struct {
 	chunkHdr   [20]byte
 	pickKey    []byte // the request's balancer hash key, kept for failover
 	pickRoute  []byte // and its sticky route
+	getOrHead  bool
+	forceClose bool // the connection cannot carry another request
+
+	// a copy of the current request's head, for internal redirects and files
+	curHead, nextHead []byte
+	scratchReq        codec.Request
+
+	// internal redirects (redirect.go)
+	redirects     int
+	redirected    bool
+	redirTarget   []byte
+	redirURL      []byte
+	redirQuery    []byte
+	redirHasQuery bool
+	carryRaw      []byte // NUL-separated name/value pairs carried to the final answer
+	carry         []codec.Header
+	respHdrs      []codec.Header
+	extra         []codec.Header
+
+	// X-Sendfile (sendfile.go)
+	file         *fileSend
+	fileHdrs     []codec.Header
+	etag         []byte
+	lastMod      []byte
+	contentRange []byte
 }
 
 func newClient(ls *loopState, c gnet.Conn) *client {
@@ -104,6 +130,9 @@ func (cl *client) input() []byte {
 
 // consume drops n bytes returned by input.
 func (cl *client) consume(n int) {
+	if n <= 0 {
+		return // gnet's Discard(0) would drop everything
+	}
 	if cl.park.hasStash() {
 		cl.park.off += n
 		cl.park.dropStashIfDone()
@@ -124,6 +153,10 @@ func (cl *client) onTraffic() gnet.Action {
 		cl.readChunked()
 	case csBody:
 		return cl.forwardBody()
+	case csFile:
+		if cl.c.InboundBuffered() > maxQueuedBody {
+			cl.kill() // pipelining without end while a file goes out
+		}
 	case csWait:
 		if n := cl.c.InboundBuffered(); n > maxPipelined {
 			if act := cl.pause(); act == gnet.Close {
@@ -174,13 +207,18 @@ func (cl *client) serveRequests() {
 func (cl *client) startRequest(n int) {
 	r := &cl.req
 	cfg := cl.cfg()
+	if n > 0 {
+		cl.curHead = append(cl.curHead[:0], cl.input()[:n]...)
+		cl.redirected = false
+	}
 	cl.nreq++
 	cl.ls.disarm(&cl.tn)
 	cl.minor = r.Minor
 	cl.isHead = string(r.Method) == "HEAD"
 	// An error answered before the body is read leaves the body unread on the
 	// connection, so such answers close it.
-	cl.keepAlive = r.KeepAlive && !r.Chunked && r.ContentLength <= 0
+	cl.keepAlive = r.KeepAlive && !r.Chunked && r.ContentLength <= 0 && !cl.forceClose
+	cl.getOrHead = cl.isHead || string(r.Method) == "GET"
 	cl.expect100 = r.Expect100
 	cl.sent100 = false
 	cl.bodyRemain = 0
@@ -208,7 +246,7 @@ func (cl *client) startRequest(n int) {
 		cl.reply(413)
 		return
 	}
-	cl.keepAlive = r.KeepAlive // the request will be read whole
+	cl.keepAlive = r.KeepAlive && !cl.forceClose // the request will be read whole
 	cl.route = m
 	if r.Chunked {
 		// The SCGI head needs the decoded length: keep the head, buffer the body.
@@ -265,6 +303,7 @@ func (cl *client) fillEnv(m *mapping, contentLength int64) *codec.Env {
 		ServerAdmin:        s.admin,
 		Scheme:             s.scheme,
 		ContextPrefix:      nil,
+		Extra:              cl.redirectEnv(),
 	}
 	// UseCanonicalName Off, as Apache by default: the name (and port) the client asked for.
 	name, port := splitHostPort(r.Host)
@@ -439,10 +478,11 @@ func (cl *client) requestDone(reuse bool) {
 	cl.up = nil
 	cl.route = nil
 	cl.dropChunked()
+	cl.endRedirects()
 	if cl.gone {
 		return
 	}
-	if !reuse || !cl.keepAlive || cl.bodyRemain > 0 || cl.ls.srv.isStopping() {
+	if !reuse || !cl.keepAlive || cl.bodyRemain > 0 || cl.forceClose || cl.ls.srv.isStopping() {
 		cl.closeWhenDrained()
 		return
 	}
@@ -505,6 +545,9 @@ func (cl *client) release() {
 	if cl.up != nil {
 		cl.up.abort()
 		cl.up = nil
+	}
+	if cl.file != nil {
+		cl.file.abort()
 	}
 	cl.dropChunked()
 	cl.park.dropStash()

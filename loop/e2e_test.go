@@ -805,7 +805,9 @@ func TestBackendFailures(t *testing.T) {
 		{path: "/scgi-bin/status?code=404", status: "404 Not Found", body: "status 404\n"},
 		{path: "/scgi-bin/status?code=503", status: "503 Service Unavailable", body: "status 503\n"},
 		{path: "/scgi-bin/location?to=http://x/y", status: "302 Found", header: [2]string{"Location", "http://x/y"}},
-		{path: "/scgi-bin/location?to=/local", status: "200 OK", body: "moved\n"},
+		// A local Location on a 200 is an internal redirect (ProxySCGIInternalRedirect On): /local is unmapped.
+		{path: "/scgi-bin/location?to=/local", status: "404 Not Found"},
+		{path: "/scgi-bin/location?to=/scgi-bin/hello", status: "200 OK", body: "Hello, world!\n"},
 		{path: "/scgi-bin/cookies", status: "200 OK", body: "cookies\n", header: [2]string{"X-Custom", "yes"}},
 		{path: "/scgi-bin/headers?n=50", status: "200 OK", body: "headers 50\n", header: [2]string{"X-H-49", "value"}},
 	} {
@@ -1276,6 +1278,22 @@ func TestPathNormalisation(t *testing.T) {
 		}
 		if tc.status == 200 {
 			parseEnv(t, resp, body).check(t, map[string]string{"SCRIPT_NAME": tc.scriptName, "REQUEST_URI": tc.target}, nil)
+		}
+	}
+}
+
+func TestResponseHeadInPieces(t *testing.T) {
+	f := newFixture(t, nil)
+	c := newClient(t)
+	for range 3 {
+		resp, err := c.Get(f.url("/scgi-bin/splithead"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "split\n" || resp.Header.Get("Content-Type") != "text/plain" {
+			t.Fatalf("head sent in three writes: %q %q %q", resp.Status, resp.Header, body)
 		}
 	}
 }

@@ -36,6 +36,27 @@ type Mapping struct {
 	SplitPathInfo bool
 	// PassAuth exports the Authorization header (Apache's CGIPassAuth).
 	PassAuth bool
+	// InternalRedirect is ProxySCGIInternalRedirect: "" or "On" (the
+	// Location header), "Off", or the name of the header to follow.
+	InternalRedirect string
+	// Sendfile is ProxySCGISendfile: "" or "Off", "On" (X-Sendfile), or the
+	// name of the header that names the file.
+	Sendfile string
+}
+
+// ErrNoFastPath is what a FileSender returns when it cannot send on the
+// loop at all; the whole file then goes through the hand-off goroutine.
+var ErrNoFastPath = errors.New("sendfile: no on-loop fast path on this platform")
+
+// onOffHeader reads an Apache On|Off|Headername setting.
+func onOffHeader(v, onHeader string) string {
+	switch strings.ToLower(v) {
+	case "on":
+		return onHeader
+	case "off", "":
+		return ""
+	}
+	return v
 }
 
 // FileSender pushes a file region to a socket; main supplies the platform's.
@@ -63,6 +84,10 @@ type Config struct {
 	MaxBody        int64 // Content-Length limit: 1 GiB (413 above)
 	MaxChunkedBody int64 // buffered chunked body limit: 64 MiB (413 above)
 	Limits         codec.Limits
+
+	// SendfileRoots are the directories X-Sendfile files may come from
+	// (SCGISendfileRoot); required when any mapping turns Sendfile on.
+	SendfileRoots []string
 
 	Sender FileSender
 	Logger *slog.Logger
@@ -110,15 +135,18 @@ func (c *Config) setDefaults() {
 // mapping is a Mapping with the bytes the encoder wants prepared once.
 type mapping struct {
 	Mapping
-	bal        *pool.Balancer
-	prefix     []byte
-	scriptBase []byte
+	bal            *pool.Balancer
+	prefix         []byte
+	scriptBase     []byte
+	redirectHeader string // "" when internal redirects are off
+	sendfileHeader string // "" when X-Sendfile is off
 }
 
 // Server is a running gateway.
 type Server struct {
 	cfg        Config
 	mappings   []mapping // longest prefix first
+	roots      sendfileRoots
 	software   []byte
 	server     []byte
 	docRoot    []byte
@@ -176,10 +204,28 @@ func New(cfg Config) (*Server, error) {
 		default:
 			return nil, fmt.Errorf("mapping %q: no backend", m.Prefix)
 		}
+		if m.InternalRedirect == "" {
+			m.InternalRedirect = "On"
+		}
+		mm.redirectHeader = onOffHeader(m.InternalRedirect, "Location")
+		mm.sendfileHeader = onOffHeader(m.Sendfile, "X-Sendfile")
+		if mm.sendfileHeader != "" && len(cfg.SendfileRoots) == 0 {
+			return nil, fmt.Errorf("mapping %q: ProxySCGISendfile is on but no directory may be served: add SCGISendfileRoot DIR (flag -sendfile-root DIR) for the files the backend names", m.Prefix)
+		}
 		if len(mm.bal.Members) == 1 && mm.bal.Name == "" {
 			mm.scriptBase = []byte(mm.bal.Members[0].ScriptFilenameBase)
 		}
 		s.mappings = append(s.mappings, mm)
+	}
+	if len(cfg.SendfileRoots) > 0 {
+		roots, err := newSendfileRoots(cfg.SendfileRoots)
+		if err != nil {
+			return nil, err
+		}
+		s.roots = roots
+	}
+	if s.cfg.Sender == nil {
+		s.cfg.Sender = copyOnlySender{}
 	}
 	sort.SliceStable(s.mappings, func(i, j int) bool { return len(s.mappings[i].prefix) > len(s.mappings[j].prefix) })
 	s.date.Update(time.Now())

@@ -42,6 +42,8 @@ type upstream struct {
 	tn   timerNode
 	park parking
 
+	mp *mapping
+
 	// the member: who was asked, and who may be asked next
 	bal       *pool.Balancer
 	m         *pool.Member // acquired (counted in flight) while set
@@ -69,7 +71,7 @@ type upstream struct {
 }
 
 func newUpstream(cl *client, m *mapping) *upstream {
-	up := &upstream{cl: cl, ls: cl.ls, bal: m.bal, out: bytebufferpool.Get()}
+	up := &upstream{cl: cl, ls: cl.ls, mp: m, bal: m.bal, out: bytebufferpool.Get()}
 	up.tn.owner = up
 	up.out.B = up.out.B[:0]
 	up.safe = idempotent(cl.req.Method)
@@ -198,7 +200,7 @@ func (up *upstream) onTraffic() gnet.Action {
 	buf, _ := up.c.Peek(-1)
 	used, act := up.relay(buf)
 	up.bytesIn += int64(used)
-	if up.c != nil {
+	if up.c != nil && used > 0 { // Discard(0) would drop everything
 		up.c.Discard(used) //nolint:errcheck
 	}
 	switch act {
@@ -238,6 +240,15 @@ func (up *upstream) relay(buf []byte) (int, relayAction) {
 			up.fail(502)
 			return len(buf), actClose
 		}
+		// X-Sendfile first (any status), then an internal redirect (200), as Apache.
+		if name, ok := up.sendfileTarget(); ok {
+			up.serveFile(name)
+			return len(buf), actClose
+		}
+		if target, ok := up.redirectTarget(); ok {
+			up.internalRedirect(target)
+			return len(buf), actClose
+		}
 		if !up.writeHead() {
 			up.abort()
 			return len(buf), actClose
@@ -271,7 +282,7 @@ func (up *upstream) writeHead() bool {
 		Minor:         cl.minor,
 		Status:        r.Status,
 		Reason:        r.Reason,
-		Headers:       r.Headers,
+		Headers:       cl.withCarried(r.Headers),
 		ContentLength: -1,
 	}
 	switch {

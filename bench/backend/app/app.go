@@ -437,7 +437,36 @@ func (cs *conn) route() {
 			cs.badRequest("location: parameter to must be a non-empty URL without CR/LF")
 			return
 		}
-		fmt.Fprintf(cs.bw, "Location: %s\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nmoved\n", to)
+		header := q.Get("header") // e.g. X-Location, for ProxySCGIInternalRedirect X-Location
+		if header == "" {
+			header = "Location"
+		}
+		if c := q.Get("cookie"); c != "" {
+			fmt.Fprintf(cs.bw, "Set-Cookie: %s\r\nX-Step: %s\r\n", c, name)
+		}
+		fmt.Fprintf(cs.bw, "%s: %s\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nmoved\n", header, to)
+		cs.bw.Flush()
+	case "splithead":
+		// The CGI head in three writes, so a gateway sees it arrive in pieces.
+		for _, part := range []string{"Status: 200 OK\r\nContent-", "Type: text/plain\r\nContent-Length: 6\r", "\n\r\nsplit\n"} {
+			cs.c.Write([]byte(part))
+			time.Sleep(20 * time.Millisecond)
+		}
+	case "redirloop":
+		// Sends the client back to this very path: a loop the gateway must cut.
+		fmt.Fprintf(cs.bw, "Location: %s\r\nContent-Type: text/plain\r\n\r\nloop\n", cs.get("REQUEST_URI"))
+		cs.bw.Flush()
+	case "sendfile":
+		// Names a file for the gateway to serve (ProxySCGISendfile); the body is a decoy.
+		header := q.Get("header")
+		if header == "" {
+			header = "X-Sendfile"
+		}
+		status := q.Get("status")
+		if status == "" {
+			status = "200 OK"
+		}
+		fmt.Fprintf(cs.bw, "Status: %s\r\n%s: %s\r\nContent-Type: application/octet-stream\r\nX-Backend: yes\r\nContent-Length: 13\r\n\r\nbackend body\n", status, header, q.Get("path"))
 		cs.bw.Flush()
 	case "cookies":
 		cs.c.Write([]byte("Status: 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Custom: yes\r\nContent-Length: 8\r\n\r\ncookies\n"))
