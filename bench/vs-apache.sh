@@ -4,6 +4,7 @@
 #
 # Usage (Debian, as root):   bench/vs-apache.sh
 #                            SCENARIO=balancer bench/vs-apache.sh
+#                            SCENARIO=sendfile STRACE=1 bench/vs-apache.sh
 # Environment:
 #   SCENARIO=hello    hello:    GET /scgi-bin/hello, one backend on 127.0.0.1:4000;
 #                               targets scgate (SCGATE_PORT) and apache.
@@ -12,11 +13,20 @@
 #                               targets scgate-min0 (SCGATE_PORT), scgate-min8
 #                               (SCGATE_MIN8_PORT, members with min=8) and apache
 #                               (ProxyPass /bal/ balancer://two/, lbmethod byrequests).
+#                     sendfile: GET /sf/sendfile?path=TMP/files/1m.bin, one backend on
+#                               127.0.0.1:4000 answering X-Sendfile: TMP/files/1m.bin
+#                               (a 1 MiB random file made here) and a decoy body;
+#                               targets scgate (SCGATE_PORT, -sendfile-root TMP/files,
+#                               -pass "/sf/=... sendfile=On") and apache
+#                               (ProxySCGISendfile On). Also reports MB/s.
 #   ROUNDS=3          interleaved rounds per target (median is reported)
 #   DURATION=10s      wrk -d per round;  THREADS=1 (wrk -t), CONNS=64 (wrk -c)
 #   WARMUP=2s         one untimed wrk run per target first ("0" disables)
 #   APACHE_PORT=8081  SCGATE_PORT=8080  SCGATE_MIN8_PORT=8082 (balancer only)
 #   SKIP_SCGATE=1     benchmark Apache only
+#   STRACE=1          after the rounds, one more wrk run (-d5s) against the first scgate
+#                     target only, under strace -c -f; prints strace's syscall summary
+#                     (installs strace if missing; needs a gateway started here)
 #   KEEP_TMP=1        keep the temporary directory (configs, logs, wrk output)
 #   GO=go             Go toolchain used to build the backend and scgate
 #   APACHE_BIN=apache2  APACHE_MODULES=/usr/lib/apache2/modules
@@ -28,7 +38,7 @@
 # this repository (go build) into a temporary directory and started here.
 # Everything started here is stopped on exit, by PID.
 # Nothing is written outside the temporary directory (apt-get aside).
-# The Apache config has both /scgi-bin/ and /bal/, whatever the scenario.
+# The Apache config has /scgi-bin/, /bal/ and /sf/, whatever the scenario.
 set -euo pipefail
 
 SCENARIO=${SCENARIO:-hello}
@@ -41,6 +51,7 @@ APACHE_PORT=${APACHE_PORT:-8081}
 SCGATE_PORT=${SCGATE_PORT:-8080}
 SCGATE_MIN8_PORT=${SCGATE_MIN8_PORT:-8082}
 SKIP_SCGATE=${SKIP_SCGATE:-0}
+STRACE=${STRACE:-0}
 KEEP_TMP=${KEEP_TMP:-0}
 GO=${GO:-go}
 APACHE_BIN=${APACHE_BIN:-apache2}
@@ -51,7 +62,8 @@ BACKEND2_PORT=4001
 case $SCENARIO in
 hello)    HELLO_PATH=/scgi-bin/hello ;;
 balancer) HELLO_PATH=/bal/hello ;;
-*) printf 'vs-apache: SCENARIO=%s: want hello or balancer\n' "$SCENARIO" >&2; exit 2 ;;
+sendfile) HELLO_PATH= ;; # /sf/sendfile?path=..., set once the temporary directory exists
+*) printf 'vs-apache: SCENARIO=%s: want hello, balancer or sendfile\n' "$SCENARIO" >&2; exit 2 ;;
 esac
 PATH=$PATH:/usr/sbin:/sbin:/usr/local/go/bin
 
@@ -74,6 +86,9 @@ missing=()
 command -v "$APACHE_BIN" >/dev/null || missing+=(apache2)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
+if [ "$STRACE" = 1 ]; then
+	command -v strace >/dev/null || missing+=(strace)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
 	log "installing ${missing[*]}"
 	apt-get update -qq
@@ -88,10 +103,18 @@ done
 tmp=$(mktemp -d /tmp/scgate-bench.XXXXXX)
 chmod 755 "$tmp"
 pids=()
+strace_pid=
 
 cleanup() {
 	local rc=$? pid
 	trap - EXIT INT TERM
+	# strace first, so that it detaches before the gateway it traces stops.
+	if [ -n "$strace_pid" ]; then
+		kill -INT "$strace_pid" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$strace_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$strace_pid" 2>/dev/null || true
+		wait "$strace_pid" 2>/dev/null || true
+	fi
 	for pid in "${pids[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
@@ -112,6 +135,19 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# SCENARIO=sendfile: the file served through X-Sendfile, readable by Apache's
+# www-data workers (Apache's <Directory @@SFDIR@@> allows this directory).
+sfdir=$tmp/files
+if [ "$SCENARIO" = sendfile ]; then
+	mkdir -p "$sfdir"
+	chmod 755 "$sfdir"
+	head -c 1048576 /dev/urandom >"$sfdir/1m.bin"
+	chmod 644 "$sfdir/1m.bin"
+	sf_size=$(stat -c %s "$sfdir/1m.bin")
+	sf_sha=$(sha256sum "$sfdir/1m.bin" | awk '{ print $1 }')
+	HELLO_PATH="/sf/sendfile?path=$sfdir/1m.bin"
+fi
+
 listening() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 wait_listening() { # host port pid what [log]
@@ -131,6 +167,26 @@ check_hello() { # name port
 	got=$(curl -s -m 5 "http://127.0.0.1:$2$HELLO_PATH" || true)
 	[ "$got" = "Hello, world!" ] || die "$1: GET $HELLO_PATH answered '${got:0:200}', want 'Hello, world!'"
 	log "$1 answers $HELLO_PATH correctly"
+}
+
+check_sendfile() { # name port: 200 and exactly the file's bytes
+	local out=$tmp/check-$1.bin code size sha
+	code=$(curl -s -m 10 -o "$out" -w '%{http_code}' "http://127.0.0.1:$2$HELLO_PATH" || true)
+	[ "$code" = 200 ] || die "$1: GET $HELLO_PATH answered status '$code', want 200 (see $out)"
+	size=$(stat -c %s "$out")
+	sha=$(sha256sum "$out" | awk '{ print $1 }')
+	[ "$size" = "$sf_size" ] && [ "$sha" = "$sf_sha" ] ||
+		die "$1: GET $HELLO_PATH answered $size bytes sha256 $sha, want $sf_size bytes sha256 $sf_sha (see $out)"
+	rm -f "$out"
+	log "$1 answers $HELLO_PATH with the file ($size bytes, sha256 ${sha:0:16}...)"
+}
+
+check_target() { # name port
+	if [ "$SCENARIO" = sendfile ]; then
+		check_sendfile "$@"
+	else
+		check_hello "$@"
+	fi
 }
 
 # --- backend ------------------------------------------------------------------
@@ -172,6 +228,12 @@ build_scgate() {
 		[[ $usage == *-balancer* ]] ||
 			die "this scgate has no -balancer flag yet; start the $scgate_ports or set SKIP_SCGATE=1"
 	fi
+	if [ "$SCENARIO" = sendfile ]; then
+		local usage
+		usage=$("$tmp/scgate" -h 2>&1 || true)
+		[[ $usage == *-sendfile-root* ]] ||
+			die "this scgate has no -sendfile-root flag yet; start the $scgate_ports or set SKIP_SCGATE=1"
+	fi
 }
 
 start_scgate() { # name port scgate-flags...
@@ -187,18 +249,22 @@ start_scgate() { # name port scgate-flags...
 		build_scgate
 		"$tmp/scgate" -listen "127.0.0.1:$port" "$@" 2>"$tmp/$name.log" &
 		pids+=($!)
+		gwpid[$name]=$!
 		wait_listening 127.0.0.1 "$port" $! "$name" "$tmp/$name.log"
 	fi
 	targets+=("$name:$port")
 }
 
 targets=()
+declare -A gwpid # gateway name -> PID, for the gateways started here
 b1=scgi://$BACKEND_HOST:$BACKEND_PORT/
 b2=scgi://$BACKEND_HOST:$BACKEND2_PORT/
 if [ "$SKIP_SCGATE" = 1 ]; then
 	log "SKIP_SCGATE=1: benchmarking Apache only"
 elif [ "$SCENARIO" = hello ]; then
 	start_scgate scgate "$SCGATE_PORT" -pass "/scgi-bin/=$b1"
+elif [ "$SCENARIO" = sendfile ]; then
+	start_scgate scgate "$SCGATE_PORT" -sendfile-root "$sfdir" -pass "/sf/=$b1 sendfile=On"
 else
 	start_scgate scgate-min0 "$SCGATE_PORT" \
 		-balancer "two=$b1,$b2" -pass /bal/=balancer://two/
@@ -206,7 +272,7 @@ else
 		-balancer "two=$b1 min=8,$b2 min=8" -pass /bal/=balancer://two/
 fi
 for t in ${targets[@]+"${targets[@]}"}; do
-	check_hello "${t%%:*}" "${t#*:}"
+	check_target "${t%%:*}" "${t#*:}"
 done
 
 # --- Apache -------------------------------------------------------------------
@@ -214,7 +280,7 @@ listening 127.0.0.1 "$APACHE_PORT" && die "port $APACHE_PORT is already in use"
 mkdir -p "$tmp/run" "$tmp/htdocs"
 sed -e "s|@@TMP@@|$tmp|g" -e "s|@@PORT@@|$APACHE_PORT|g" \
 	-e "s|@@BACKEND@@|$BACKEND_HOST:$BACKEND_PORT|g" -e "s|@@BACKEND2@@|$BACKEND_HOST:$BACKEND2_PORT|g" \
-	-e "s|@@MODDIR@@|$APACHE_MODULES|g" \
+	-e "s|@@SFDIR@@|$sfdir|g" -e "s|@@MODDIR@@|$APACHE_MODULES|g" \
 	"$template" >"$tmp/apache.conf"
 "$APACHE_BIN" -d "$tmp" -f "$tmp/apache.conf" -t 2>"$tmp/apache-configtest.log" ||
 	{ cat "$tmp/apache-configtest.log" >&2; die "Apache config test failed"; }
@@ -222,7 +288,7 @@ log "starting $("$APACHE_BIN" -v | sed -n 's/^Server version: //p') (event MPM)"
 "$APACHE_BIN" -d "$tmp" -f "$tmp/apache.conf" -DFOREGROUND 2>"$tmp/apache-stderr.log" &
 pids+=($!)
 wait_listening 127.0.0.1 "$APACHE_PORT" $! apache
-check_hello apache "$APACHE_PORT"
+check_target apache "$APACHE_PORT"
 targets+=("apache:$APACHE_PORT")
 
 # Balancer sanity check: a few GET /bal/whoami must reach both backends (the
@@ -246,7 +312,7 @@ if [ "$SCENARIO" = balancer ]; then
 fi
 
 # --- benchmark ----------------------------------------------------------------
-# parse_wrk file -> "req_per_sec p99_ms errors"
+# parse_wrk file -> "req_per_sec p99_ms errors MB_per_sec" (MB = 2^20 bytes, as wrk)
 parse_wrk() {
 	awk '
 	function ms(v) {
@@ -257,10 +323,19 @@ parse_wrk() {
 		return v + 0
 	}
 	$1 == "99%"           { p99 = ms($2) }
+	function mb(v) {
+		if (v ~ /TB$/) return substr(v, 1, length(v)-2) * 1048576
+		if (v ~ /GB$/) return substr(v, 1, length(v)-2) * 1024
+		if (v ~ /MB$/) return substr(v, 1, length(v)-2) + 0
+		if (v ~ /KB$/) return substr(v, 1, length(v)-2) / 1024
+		if (v ~ /B$/)  return substr(v, 1, length(v)-1) / 1048576
+		return v + 0
+	}
 	$1 == "Requests/sec:" { rps = $2 }
+	$1 == "Transfer/sec:" { mbs = mb($2) }
 	/Socket errors:/      { for (i = 4; i <= NF; i += 2) { gsub(",", "", $i); err += $i } }
 	/Non-2xx or 3xx/      { err += $NF }
-	END { printf "%s %.3f %d\n", (rps == "" ? "nan" : rps), p99, err }
+	END { printf "%s %.3f %d %.2f\n", (rps == "" ? "nan" : rps), p99, err, mbs }
 	' "$1"
 }
 
@@ -287,10 +362,15 @@ for r in $(seq "$ROUNDS"); do
 		name=${t%%:*}
 		out=$tmp/wrk-$name-$r.txt
 		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$(url_of "$t")" >"$out"
-		read -r rps p99 errs < <(parse_wrk "$out")
+		read -r rps p99 errs mbs < <(parse_wrk "$out")
 		echo "$rps" >>"$tmp/rps-$name"
 		echo "$p99" >>"$tmp/p99-$name"
-		printf 'round %d/%d  %-*s %12s req/s  p99 %9s ms  errors %s\n' "$r" "$ROUNDS" "$namew" "$name" "$rps" "$p99" "$errs"
+		echo "$mbs" >>"$tmp/mbs-$name"
+		if [ "$SCENARIO" = sendfile ]; then
+			printf 'round %d/%d  %-*s %12s req/s  p99 %9s ms  %9s MB/s  errors %s\n' "$r" "$ROUNDS" "$namew" "$name" "$rps" "$p99" "$mbs" "$errs"
+		else
+			printf 'round %d/%d  %-*s %12s req/s  p99 %9s ms  errors %s\n' "$r" "$ROUNDS" "$namew" "$name" "$rps" "$p99" "$errs"
+		fi
 		[ "$errs" = 0 ] || log "WARNING: $name had $errs socket errors / non-2xx responses (see $out)"
 	done
 done
@@ -300,18 +380,64 @@ echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency GET $HELLO_PATH, median of $
 if [ "$SCENARIO" = balancer ]; then
 	echo "balancer of 2 SCGI backends ($BACKEND_HOST:$BACKEND_PORT, $BACKEND_HOST:$BACKEND2_PORT), lbmethod byrequests"
 fi
-printf '%-*s %14s %12s\n' $((namew + 1)) target 'req/s' 'p99 (ms)'
+if [ "$SCENARIO" = sendfile ]; then
+	echo "X-Sendfile of a ${sf_size}-byte file ($sfdir/1m.bin); MB = 2^20 bytes (wrk Transfer/sec)"
+	printf '%-*s %14s %12s %12s\n' $((namew + 1)) target 'req/s' 'p99 (ms)' 'MB/s'
+else
+	printf '%-*s %14s %12s\n' $((namew + 1)) target 'req/s' 'p99 (ms)'
+fi
 declare -A med
 for t in "${targets[@]}"; do
 	name=${t%%:*}
 	med[$name]=$(median <"$tmp/rps-$name")
-	printf '%-*s %14s %12s\n' $((namew + 1)) "$name" "${med[$name]}" "$(median <"$tmp/p99-$name")"
+	if [ "$SCENARIO" = sendfile ]; then
+		printf '%-*s %14s %12s %12s\n' $((namew + 1)) "$name" "${med[$name]}" "$(median <"$tmp/p99-$name")" "$(median <"$tmp/mbs-$name")"
+	else
+		printf '%-*s %14s %12s\n' $((namew + 1)) "$name" "${med[$name]}" "$(median <"$tmp/p99-$name")"
+	fi
 done
 for t in "${targets[@]}"; do
 	name=${t%%:*}
 	[ "$name" != apache ] && [ -n "${med[apache]:-}" ] || continue
 	awk -v n="$name" -v s="${med[$name]}" -v a="${med[apache]}" 'BEGIN { printf "%s/apache req/s ratio: %.2f\n", n, (a > 0 ? s / a : 0) }'
 done
+
+# --- STRACE=1: syscall summary of the gateway under one more wrk run ----------
+if [ "$STRACE" = 1 ]; then
+	st_name=
+	for t in "${targets[@]}"; do
+		name=${t%%:*}
+		if [ "$name" != apache ] && [ -n "${gwpid[$name]:-}" ]; then
+			st_name=$name st_port=${t#*:}
+			break
+		fi
+	done
+	if [ -z "$st_name" ]; then
+		log "STRACE=1: no gateway started by this script (SKIP_SCGATE=1 or one already running), strace skipped"
+	else
+		st_out=$tmp/strace-$st_name.txt
+		st_wrk=$tmp/wrk-$st_name-strace.txt
+		log "STRACE=1: wrk -d5s against $st_name (PID ${gwpid[$st_name]}) under strace -c -f"
+		strace -c -f -p "${gwpid[$st_name]}" -o "$st_out" 2>"$tmp/strace-stderr.log" &
+		strace_pid=$!
+		# Wait until strace has attached (it says "Process N attached" on stderr).
+		for _ in $(seq 50); do
+			grep -q attached "$tmp/strace-stderr.log" 2>/dev/null && break
+			kill -0 "$strace_pid" 2>/dev/null ||
+				{ cat "$tmp/strace-stderr.log" >&2; die "strace exited before attaching"; }
+			sleep 0.1
+		done
+		wrk -t"$THREADS" -c"$CONNS" -d5s --latency "$(url_of "$st_name:$st_port")" >"$st_wrk"
+		kill -INT "$strace_pid" 2>/dev/null || true
+		wait "$strace_pid" || true
+		strace_pid=
+		read -r rps p99 errs mbs < <(parse_wrk "$st_wrk")
+		echo
+		echo "strace -c -f -p <$st_name PID> during wrk -t$THREADS -c$CONNS -d5s GET $HELLO_PATH"
+		echo "(under strace: $rps req/s, $mbs MB/s, errors $errs; not comparable with the numbers above)"
+		cat "$st_out"
+	fi
+fi
 if grep -qv ':notice\]' "$tmp/apache-error.log" 2>/dev/null; then
 	log "Apache error log warnings (last 5):"
 	grep -v ':notice\]' "$tmp/apache-error.log" | tail -5 >&2
