@@ -84,3 +84,25 @@ func TestParseBalancerAndPass(t *testing.T) {
 		t.Error("lbmethod=bytraffic accepted")
 	}
 }
+
+func TestParsePassRedirectAndSendfile(t *testing.T) {
+	m, err := parsePass("/x/=scgi://h/ internalredirect=X-Location sendfile=On", nil, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.InternalRedirect != "X-Location" || m.Sendfile != "On" {
+		t.Fatalf("got redirect %q sendfile %q", m.InternalRedirect, m.Sendfile)
+	}
+	m, err = parsePass("/x/=scgi://h/ ProxySCGISendfile=X-Send-Static ProxySCGIInternalRedirect=Off", nil, time.Second)
+	if err != nil || m.Sendfile != "X-Send-Static" || m.InternalRedirect != "Off" {
+		t.Fatalf("directive-named keys: %+v %v", m, err)
+	}
+	if _, err := parsePass("/x/=scgi://h/ sendfile=", nil, time.Second); err == nil {
+		t.Fatal("empty sendfile value accepted")
+	}
+	// Sendfile without a root is refused at start-up with the fix in the message.
+	err = run([]string{"-listen", "127.0.0.1:0", "-pass", "/x/=scgi://127.0.0.1:1/ sendfile=On"})
+	if err == nil || !strings.Contains(err.Error(), "-sendfile-root") {
+		t.Fatalf("sendfile without a root: %v", err)
+	}
+}
