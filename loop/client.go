@@ -71,6 +71,7 @@ type client struct {
 	chunkBody  *bytebufferpool.ByteBuffer
 	savedHead  *bytebufferpool.ByteBuffer
 	route      *mapping
+	vh         *vhost
 	up         *upstream
 	chunkHdr   [20]byte
 	pickKey    []byte // the request's balancer hash key, kept for failover
@@ -217,6 +218,9 @@ func (cl *client) startRequest(n int) {
 	cl.isHead = string(r.Method) == "HEAD"
 	// An error answered before the body is read leaves the body unread on the
 	// connection, so such answers close it.
+	if cfg.DisableKeepAlive || cfg.MaxKeepAliveRequests > 0 && cl.nreq >= cfg.MaxKeepAliveRequests {
+		cl.forceClose = true
+	}
 	cl.keepAlive = r.KeepAlive && !r.Chunked && r.ContentLength <= 0 && !cl.forceClose
 	cl.getOrHead = cl.isHead || string(r.Method) == "GET"
 	cl.expect100 = r.Expect100
@@ -234,7 +238,8 @@ func (cl *client) startRequest(n int) {
 		cl.reply(status)
 		return
 	}
-	m := cl.ls.srv.route(cl.path)
+	cl.vh = cl.ls.srv.vhostFor(r.Host)
+	m := cl.vh.route(cl.path)
 	if m == nil {
 		cl.consume(n)
 		cl.reply(404)
@@ -283,7 +288,6 @@ func (cl *client) startRequest(n int) {
 // fillEnv prepares the encoder's input for the current request.
 func (cl *client) fillEnv(m *mapping, contentLength int64) *codec.Env {
 	s := cl.ls.srv
-	cfg := &s.cfg
 	r := &cl.req
 	e := &cl.env
 	*e = codec.Env{
@@ -299,11 +303,11 @@ func (cl *client) fillEnv(m *mapping, contentLength int64) *codec.Env {
 		ServerPort:         cl.localPort,
 		RemoteAddr:         cl.remoteIP,
 		RemotePort:         cl.remotePort,
-		DocumentRoot:       s.docRoot,
-		ServerAdmin:        s.admin,
+		DocumentRoot:       cl.vh.docRoot,
+		ServerAdmin:        cl.vh.admin,
 		Scheme:             s.scheme,
 		ContextPrefix:      nil,
-		Extra:              cl.redirectEnv(),
+		Extra:              cl.extraEnv(m),
 	}
 	// UseCanonicalName Off, as Apache by default: the name (and port) the client asked for.
 	name, port := splitHostPort(r.Host)
@@ -313,8 +317,8 @@ func (cl *client) fillEnv(m *mapping, contentLength int64) *codec.Env {
 		if len(port) > 0 {
 			e.ServerPort = port
 		}
-	case cfg.ServerName != "":
-		e.ServerName = s.serverName
+	case len(cl.vh.serverName) > 0:
+		e.ServerName = cl.vh.serverName
 	default:
 		e.ServerName = cl.localIP
 	}

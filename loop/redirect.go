@@ -128,12 +128,14 @@ func (cl *client) redirect() {
 	cl.startRequest(0)
 }
 
-// redirectEnv is the REDIRECT_* variables of an internally redirected request.
-func (cl *client) redirectEnv() []codec.Header {
+// extraEnv is the mapping's SetEnv variables and, after an internal
+// redirect, the REDIRECT_* ones.
+func (cl *client) extraEnv(m *mapping) []codec.Header {
 	if !cl.redirected {
-		return nil
+		return m.env
 	}
-	cl.extra = append(cl.extra[:0], codec.Header{Name: []byte("REDIRECT_URL"), Value: cl.redirURL})
+	cl.extra = append(cl.extra[:0], m.env...)
+	cl.extra = append(cl.extra, codec.Header{Name: []byte("REDIRECT_URL"), Value: cl.redirURL})
 	if cl.redirHasQuery {
 		cl.extra = append(cl.extra, codec.Header{Name: []byte("REDIRECT_QUERY_STRING"), Value: cl.redirQuery})
 	}

@@ -4,16 +4,13 @@
 package loop
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,7 +39,14 @@ type Mapping struct {
 	// Sendfile is ProxySCGISendfile: "" or "Off", "On" (X-Sendfile), or the
 	// name of the header that names the file.
 	Sendfile string
+	// Exclude is ProxyPass PATH !: requests under Prefix are not proxied (404).
+	Exclude bool
+	// Env are extra variables sent to the backend (SetEnv).
+	Env []EnvVar
 }
+
+// EnvVar is one SetEnv variable.
+type EnvVar struct{ Name, Value string }
 
 // ErrNoFastPath is what a FileSender returns when it cannot send on the
 // loop at all; the whole file then goes through the hand-off goroutine.
@@ -72,6 +76,13 @@ type Config struct {
 	Listen   string // host:port
 	Loops    int    // event loops; default GOMAXPROCS
 	Mappings []Mapping
+	// VirtualHosts are name-based virtual hosts chosen by the Host header; the
+	// first is the default. Each also gets Mappings. Empty: one server.
+	VirtualHosts []VirtualHost
+	// DisableKeepAlive is Apache's KeepAlive Off; MaxKeepAliveRequests closes
+	// a connection after that many requests (0: no limit).
+	DisableKeepAlive     bool
+	MaxKeepAliveRequests int
 
 	ServerName, ServerAdmin, DocumentRoot string
 	ServerSoftware                        string
@@ -140,12 +151,13 @@ type mapping struct {
 	scriptBase     []byte
 	redirectHeader string // "" when internal redirects are off
 	sendfileHeader string // "" when X-Sendfile is off
+	env            []codec.Header
 }
 
 // Server is a running gateway.
 type Server struct {
 	cfg        Config
-	mappings   []mapping // longest prefix first
+	vhosts     []*vhost // the first is the default
 	roots      sendfileRoots
 	software   []byte
 	server     []byte
@@ -184,38 +196,27 @@ func New(cfg Config) (*Server, error) {
 		serverName: []byte(cfg.ServerName),
 		loops:      make(map[gnet.EventLoop]*loopState),
 	}
-	seen := map[string]bool{}
-	for _, m := range cfg.Mappings {
-		if !strings.HasPrefix(m.Prefix, "/") {
-			return nil, fmt.Errorf("mapping %q: the path must start with /", m.Prefix)
+	if len(cfg.VirtualHosts) == 0 {
+		vh, err := s.newVhost(VirtualHost{ServerName: cfg.ServerName, ServerAdmin: cfg.ServerAdmin, DocumentRoot: cfg.DocumentRoot, Mappings: cfg.Mappings})
+		if err != nil {
+			return nil, err
 		}
-		if seen[m.Prefix] {
-			return nil, fmt.Errorf("mapping %q given twice", m.Prefix)
+		s.vhosts = append(s.vhosts, vh)
+	}
+	for _, v := range cfg.VirtualHosts {
+		// A virtual host inherits the main server's mappings, as Apache merges them.
+		v.Mappings = append(append([]Mapping(nil), v.Mappings...), cfg.Mappings...)
+		if v.ServerAdmin == "" {
+			v.ServerAdmin = cfg.ServerAdmin
 		}
-		seen[m.Prefix] = true
-		mm := mapping{Mapping: m, bal: m.Balancer, prefix: []byte(m.Prefix)}
-		switch {
-		case mm.bal != nil:
-			// Apache names the balancer, not the member, in SCRIPT_FILENAME.
-			mm.scriptBase = []byte("proxy:balancer://" + mm.bal.Name + "/")
-		case m.Backend != nil:
-			mm.bal = pool.Single(&pool.Member{Backend: m.Backend, Params: pool.DefaultMemberParams()})
-			mm.scriptBase = []byte(m.Backend.ScriptFilenameBase)
-		default:
-			return nil, fmt.Errorf("mapping %q: no backend", m.Prefix)
+		if v.DocumentRoot == "" {
+			v.DocumentRoot = cfg.DocumentRoot
 		}
-		if m.InternalRedirect == "" {
-			m.InternalRedirect = "On"
+		vh, err := s.newVhost(v)
+		if err != nil {
+			return nil, err
 		}
-		mm.redirectHeader = onOffHeader(m.InternalRedirect, "Location")
-		mm.sendfileHeader = onOffHeader(m.Sendfile, "X-Sendfile")
-		if mm.sendfileHeader != "" && len(cfg.SendfileRoots) == 0 {
-			return nil, fmt.Errorf("mapping %q: ProxySCGISendfile is on but no directory may be served: add SCGISendfileRoot DIR (flag -sendfile-root DIR) for the files the backend names", m.Prefix)
-		}
-		if len(mm.bal.Members) == 1 && mm.bal.Name == "" {
-			mm.scriptBase = []byte(mm.bal.Members[0].ScriptFilenameBase)
-		}
-		s.mappings = append(s.mappings, mm)
+		s.vhosts = append(s.vhosts, vh)
 	}
 	if len(cfg.SendfileRoots) > 0 {
 		roots, err := newSendfileRoots(cfg.SendfileRoots)
@@ -227,19 +228,8 @@ func New(cfg Config) (*Server, error) {
 	if s.cfg.Sender == nil {
 		s.cfg.Sender = copyOnlySender{}
 	}
-	sort.SliceStable(s.mappings, func(i, j int) bool { return len(s.mappings[i].prefix) > len(s.mappings[j].prefix) })
 	s.date.Update(time.Now())
 	return s, nil
-}
-
-// route returns the mapping with the longest prefix of path, or nil.
-func (s *Server) route(path []byte) *mapping {
-	for i := range s.mappings {
-		if bytes.HasPrefix(path, s.mappings[i].prefix) {
-			return &s.mappings[i]
-		}
-	}
-	return nil
 }
 
 // Start begins serving and returns once the listeners are open.
@@ -278,12 +268,23 @@ func (s *Server) Start() error {
 	return nil
 }
 
+// allMappings lists the mappings of every virtual host.
+func (s *Server) allMappings() []*mapping {
+	var all []*mapping
+	for _, vh := range s.vhosts {
+		for i := range vh.mappings {
+			all = append(all, &vh.mappings[i])
+		}
+	}
+	return all
+}
+
 // startBackground starts the health checks and opens the warm spares.
 func (s *Server) startBackground() {
 	seen := map[*pool.Balancer]bool{}
 	var warm []*pool.Member
-	for _, m := range s.mappings {
-		if seen[m.bal] {
+	for _, m := range s.allMappings() {
+		if m.bal == nil || seen[m.bal] {
 			continue
 		}
 		seen[m.bal] = true

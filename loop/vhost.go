@@ -1,0 +1,134 @@
+package loop
+
+import (
+	"bytes"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/scgate/scgate/codec"
+	"github.com/scgate/scgate/pool"
+)
+
+// VirtualHost is a name-based virtual host (Apache's <VirtualHost>).
+type VirtualHost struct {
+	// Names are the ServerName and ServerAlias values; '*' and '?' are
+	// wildcards, as in Apache's ServerAlias.
+	Names                                 []string
+	ServerName, ServerAdmin, DocumentRoot string
+	Mappings                              []Mapping
+}
+
+// vhost is a VirtualHost ready for routing.
+type vhost struct {
+	names       []string
+	mappings    []mapping // longest prefix first
+	serverName  []byte
+	admin       []byte
+	docRoot     []byte
+	hasWildcard bool
+}
+
+func (s *Server) newVhost(v VirtualHost) (*vhost, error) {
+	cfg := &s.cfg
+	vh := &vhost{serverName: []byte(v.ServerName), admin: []byte(v.ServerAdmin), docRoot: []byte(v.DocumentRoot)}
+	if vh.serverName == nil {
+		vh.serverName = s.serverName
+	}
+	if len(vh.admin) == 0 {
+		vh.admin = s.admin
+	}
+	if len(vh.docRoot) == 0 {
+		vh.docRoot = s.docRoot
+	}
+	for _, n := range append([]string{v.ServerName}, v.Names...) {
+		if n = strings.ToLower(n); n != "" {
+			vh.names = append(vh.names, n)
+			vh.hasWildcard = vh.hasWildcard || strings.ContainsAny(n, "*?")
+		}
+	}
+	seen := map[string]bool{}
+	for _, m := range v.Mappings {
+		if !strings.HasPrefix(m.Prefix, "/") {
+			return nil, fmt.Errorf("mapping %q: the path must start with /", m.Prefix)
+		}
+		if seen[m.Prefix] {
+			continue // the virtual host's own mapping wins over an inherited one
+		}
+		seen[m.Prefix] = true
+		mm := mapping{Mapping: m, bal: m.Balancer, prefix: []byte(m.Prefix)}
+		for _, e := range m.Env {
+			mm.env = append(mm.env, codec.Header{Name: []byte(e.Name), Value: []byte(e.Value)})
+		}
+		if m.Exclude {
+			vh.mappings = append(vh.mappings, mm)
+			continue
+		}
+		switch {
+		case mm.bal != nil:
+			// Apache names the balancer, not the member, in SCRIPT_FILENAME.
+			mm.scriptBase = []byte("proxy:balancer://" + mm.bal.Name + "/")
+		case m.Backend != nil:
+			mm.bal = pool.Single(&pool.Member{Backend: m.Backend, Params: pool.DefaultMemberParams()})
+			mm.scriptBase = []byte(m.Backend.ScriptFilenameBase)
+		default:
+			return nil, fmt.Errorf("mapping %q: no backend", m.Prefix)
+		}
+		if m.InternalRedirect == "" {
+			m.InternalRedirect = "On"
+		}
+		mm.redirectHeader = onOffHeader(m.InternalRedirect, "Location")
+		mm.sendfileHeader = onOffHeader(m.Sendfile, "X-Sendfile")
+		if mm.sendfileHeader != "" && len(cfg.SendfileRoots) == 0 {
+			return nil, fmt.Errorf("mapping %q: ProxySCGISendfile is on but no directory may be served: add SCGISendfileRoot DIR (flag -sendfile-root DIR) for the files the backend names", m.Prefix)
+		}
+		if len(mm.bal.Members) == 1 && mm.bal.Name == "" {
+			mm.scriptBase = []byte(mm.bal.Members[0].ScriptFilenameBase)
+		}
+		vh.mappings = append(vh.mappings, mm)
+	}
+	sort.SliceStable(vh.mappings, func(i, j int) bool { return len(vh.mappings[i].prefix) > len(vh.mappings[j].prefix) })
+	return vh, nil
+}
+
+// vhostFor chooses the virtual host for a Host header value.
+func (s *Server) vhostFor(host []byte) *vhost {
+	if len(s.vhosts) == 1 || len(host) == 0 {
+		return s.vhosts[0]
+	}
+	name, _ := splitHostPort(host)
+	for _, vh := range s.vhosts {
+		for _, n := range vh.names {
+			if len(n) == len(name) && bytes.EqualFold(name, []byte(n)) {
+				return vh
+			}
+		}
+	}
+	lower := strings.ToLower(string(name))
+	for _, vh := range s.vhosts {
+		if !vh.hasWildcard {
+			continue
+		}
+		for _, n := range vh.names {
+			if ok, _ := path.Match(n, lower); ok {
+				return vh
+			}
+		}
+	}
+	return s.vhosts[0]
+}
+
+// route returns the mapping with the longest prefix of p, or nil (also for
+// a ProxyPass ! exclusion).
+func (vh *vhost) route(p []byte) *mapping {
+	for i := range vh.mappings {
+		if bytes.HasPrefix(p, vh.mappings[i].prefix) {
+			if vh.mappings[i].Exclude {
+				return nil
+			}
+			return &vh.mappings[i]
+		}
+	}
+	return nil
+}
