@@ -10,15 +10,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/scgate/scgate/bench/backend/app"
+	"github.com/scgate/scgate/config"
 	"github.com/scgate/scgate/loop"
 	"github.com/scgate/scgate/pool"
 )
@@ -61,6 +64,8 @@ func run(args []string) error {
 	docRoot := fs.String("document-root", "/var/www/html", "DOCUMENT_ROOT")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until the gateway stops")
+	confFile := fs.String("f", "", "read Apache-style directives from `FILE` (flags given as well add to it or override it)")
+	configTest := fs.Bool("t", false, "check the configuration (with -f) and print Syntax OK or the errors, then exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -71,11 +76,41 @@ func run(args []string) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 
+	setFlags := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("-log-level: %v", err)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logOut := io.Writer(os.Stderr)
+	var file *fileSettings
+	if *confFile != "" {
+		var err error
+		file, err = loadConfigFile(*confFile, *connectTimeout)
+		if err != nil {
+			if *configTest {
+				fmt.Fprintln(os.Stderr, err)
+			}
+			return err
+		}
+		if file.logLevel != nil && !setFlags["log-level"] {
+			level = *file.logLevel
+		}
+		if file.errorLog != "" && !*configTest {
+			f, err := os.OpenFile(file.errorLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				return fmt.Errorf("ErrorLog: %v", err)
+			}
+			defer f.Close()
+			logOut = f
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	if file != nil {
+		for _, n := range file.notices {
+			logger.Info(n)
+		}
+	}
 
 	if *demo {
 		ln, err := app.Listen(*demoAddr)
@@ -91,8 +126,8 @@ func run(args []string) error {
 		}
 		logger.Info("sample SCGI app", "listen", *demoAddr)
 	}
-	if len(passes) == 0 {
-		return errors.New("nothing to serve: give at least one -pass PREFIX=scgi://host:port/ (or -demo)")
+	if len(passes) == 0 && file == nil {
+		return errors.New("nothing to serve: give at least one -pass PREFIX=scgi://host:port/, a config file with -f, or -demo")
 	}
 	balancers := map[string]*pool.Balancer{}
 	for _, spec := range balancerSpecs {
@@ -125,7 +160,7 @@ func run(args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	srv, err := loop.New(loop.Config{
+	lc := loop.Config{
 		Listen:          *listen,
 		Loops:           *loops,
 		Mappings:        maps,
@@ -140,19 +175,36 @@ func run(args []string) error {
 		SendfileRoots:   sendfileRoots,
 		Sender:          fileSender,
 		Logger:          logger,
-	})
+	}
+	if file != nil {
+		file.apply(&lc, setFlags)
+	}
+	srv, err := loop.New(lc)
 	if err != nil {
+		if *configTest {
+			fmt.Fprintln(os.Stderr, err)
+		}
 		return err
 	}
-	if err := srv.Start(); err != nil {
-		return fmt.Errorf("listen %s: %v", *listen, err)
+	if *configTest {
+		fmt.Println("Syntax OK")
+		return nil
 	}
-	for _, m := range maps {
+	if file != nil && file.pidFile != "" {
+		if err := os.WriteFile(file.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return fmt.Errorf("PidFile: %v", err)
+		}
+		defer os.Remove(file.pidFile)
+	}
+	if err := srv.Start(); err != nil {
+		return fmt.Errorf("listen %s: %v", lc.Listen, err)
+	}
+	for _, m := range lc.Mappings {
 		for _, mem := range m.Balancer.Members {
 			logger.Info("proxy", "prefix", m.Prefix, "balancer", m.Balancer.Name, "member", mem.URL)
 		}
 	}
-	logger.Info("scgate listening", "addr", "http://"+*listen)
+	logger.Info("scgate listening", "addr", "http://"+lc.Listen)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -297,4 +349,260 @@ func onOff(v string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("%q is neither On nor Off", v)
+}
+
+// fileSettings is a config file turned into the gateway's model.
+type fileSettings struct {
+	cfg       *config.Config
+	mappings  []loop.Mapping
+	vhosts    []loop.VirtualHost
+	notices   []string
+	logLevel  *slog.Level
+	errorLog  string
+	pidFile   string
+	balancers map[string]*pool.Balancer
+}
+
+// loadConfigFile reads FILE and builds balancers, mappings and virtual
+// hosts from it; every problem is reported as file:line.
+func loadConfigFile(path string, connectTimeout time.Duration) (*fileSettings, error) {
+	cfg, err := config.ParseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	fsx := &fileSettings{cfg: cfg, notices: cfg.Notices, errorLog: cfg.ErrorLog, pidFile: cfg.PidFile, balancers: map[string]*pool.Balancer{}}
+	var errs config.Errors
+	fail := func(file string, line int, format string, args ...any) {
+		errs = append(errs, &config.Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
+	}
+	if cfg.LogLevel != "" {
+		l := apacheLevel(cfg.LogLevel)
+		fsx.logLevel = &l
+	}
+	for _, cl := range cfg.CustomLogs {
+		fsx.notices = append(fsx.notices, fmt.Sprintf("%s:%d: CustomLog is read but not written yet (the access log is still to come)", cl.File, cl.Line))
+	}
+	for _, b := range cfg.Balancers {
+		var members []*pool.Member
+		for _, m := range b.Members {
+			mem, err := newMember(m.URL, m.Params, connectTimeout)
+			if err != nil {
+				fail(m.File, m.Line, "BalancerMember %s: %v", m.URL, err)
+				continue
+			}
+			members = append(members, mem)
+		}
+		params := pool.DefaultBalancerParams()
+		for _, kv := range b.Params {
+			k, v, _ := strings.Cut(kv.Value, "=")
+			if err := pool.SetBalancerParam(&params, k, v); err != nil {
+				fail(kv.File, kv.Line, "ProxySet: %v", err)
+			}
+		}
+		if len(members) == 0 {
+			fail(b.File, b.Line, "balancer://%s has no usable BalancerMember", b.Name)
+			continue
+		}
+		bal, err := pool.NewBalancer(b.Name, params, members)
+		if err != nil {
+			fail(b.File, b.Line, "balancer://%s: %v", b.Name, err)
+			continue
+		}
+		fsx.balancers[b.Name] = bal
+	}
+	build := func(srv *config.Server, inherit *config.Server) []loop.Mapping {
+		var maps []loop.Mapping
+		passes := srv.Passes
+		for _, loc := range srv.Locations {
+			switch h := loc.Handler; {
+			case h == "":
+			case strings.HasPrefix(strings.ToLower(h), "proxy:"):
+				// SetHandler proxy:scgi://... proxies the Location like a ProxyPass.
+				passes = append(passes, config.Pass{Path: loc.Path, URL: h[len("proxy:"):], File: loc.File, Line: loc.Line})
+			case strings.EqualFold(h, "scgate-status"):
+				fsx.notices = append(fsx.notices, fmt.Sprintf("%s:%d: SetHandler scgate-status: the status page is not served yet", loc.File, loc.Line))
+			default:
+				fail(loc.File, loc.Line, "SetHandler %s: scgate knows proxy:scgi://... and scgate-status", h)
+			}
+		}
+		for _, p := range passes {
+			if p.Regexp {
+				fail(p.File, p.Line, "ProxyPassMatch is not supported yet: use ProxyPass with a path prefix")
+				continue
+			}
+			m := loop.Mapping{Prefix: p.Path}
+			applyScope(&m, inherit)
+			applyScope(&m, srv)
+			for _, loc := range srv.Locations {
+				if strings.HasPrefix(p.Path, loc.Path) {
+					applyLocation(&m, loc)
+				}
+			}
+			switch name, isBal := balancerName(p.URL); {
+			case p.URL == "!":
+				m.Exclude = true
+			case isBal:
+				b := fsx.balancers[name]
+				if b == nil {
+					fail(p.File, p.Line, "ProxyPass %s: no <Proxy balancer://%s> is declared", p.Path, name)
+					continue
+				}
+				for _, kv := range p.Params {
+					k, v, _ := strings.Cut(kv, "=")
+					if err := pool.SetBalancerParam(&b.Params, k, v); err != nil {
+						fail(p.File, p.Line, "ProxyPass %s: %v", p.Path, err)
+					}
+				}
+				m.Balancer = b
+			default:
+				mem, err := newMember(p.URL, p.Params, connectTimeout)
+				if err != nil {
+					fail(p.File, p.Line, "ProxyPass %s: %v", p.Path, err)
+					continue
+				}
+				m.Balancer = pool.Single(mem)
+			}
+			maps = append(maps, m)
+		}
+		return maps
+	}
+	if cfg.Main != nil {
+		fsx.mappings = build(cfg.Main, nil)
+	}
+	for _, v := range cfg.VirtualHosts {
+		fsx.vhosts = append(fsx.vhosts, loop.VirtualHost{
+			Names:        v.ServerAliases,
+			ServerName:   v.ServerName,
+			ServerAdmin:  v.ServerAdmin,
+			DocumentRoot: v.DocumentRoot,
+			Mappings:     build(v, cfg.Main),
+		})
+	}
+	if len(cfg.Listen) > 1 {
+		fail(cfg.Listen[1].File, cfg.Listen[1].Line, "only one Listen address is supported yet")
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return fsx, nil
+}
+
+// applyScope applies a server's settings to a mapping.
+func applyScope(m *loop.Mapping, srv *config.Server) {
+	if srv == nil {
+		return
+	}
+	if srv.InternalRedirect != "" {
+		m.InternalRedirect = srv.InternalRedirect
+	}
+	if srv.Sendfile != "" {
+		m.Sendfile = srv.Sendfile
+	}
+	if srv.CGIPassAuth != nil {
+		m.PassAuth = *srv.CGIPassAuth
+	}
+	for _, e := range srv.SetEnv {
+		m.Env = append(m.Env, loop.EnvVar{Name: e.Name, Value: e.Value})
+	}
+}
+
+// applyLocation applies a <Location> that covers the mapping's path.
+func applyLocation(m *loop.Mapping, loc *config.Location) {
+	if loc.InternalRedirect != "" {
+		m.InternalRedirect = loc.InternalRedirect
+	}
+	if loc.Sendfile != "" {
+		m.Sendfile = loc.Sendfile
+	}
+	if loc.CGIPassAuth != nil {
+		m.PassAuth = *loc.CGIPassAuth
+	}
+	for _, e := range loc.SetEnv {
+		m.Env = append(m.Env, loop.EnvVar{Name: e.Name, Value: e.Value})
+	}
+}
+
+// apply fills lc from the file; flags given on the command line win.
+func (fsx *fileSettings) apply(lc *loop.Config, setFlags map[string]bool) {
+	c := fsx.cfg
+	lc.Mappings = append(fsx.mappings, lc.Mappings...)
+	lc.VirtualHosts = fsx.vhosts
+	if len(c.Listen) > 0 && !setFlags["listen"] {
+		lc.Listen = listenAddr(c.Listen[0].Value)
+	}
+	if m := c.Main; m != nil {
+		if m.ServerName != "" && !setFlags["server-name"] {
+			lc.ServerName = m.ServerName
+		}
+		if m.ServerAdmin != "" && !setFlags["server-admin"] {
+			lc.ServerAdmin = m.ServerAdmin
+		}
+		if m.DocumentRoot != "" && !setFlags["document-root"] {
+			lc.DocumentRoot = m.DocumentRoot
+		}
+	}
+	if c.Timeout > 0 {
+		lc.SendTimeout = c.Timeout
+		if !setFlags["response-timeout"] {
+			lc.ResponseTimeout = c.Timeout
+		}
+	}
+	if c.ProxyTimeout > 0 && !setFlags["response-timeout"] {
+		lc.ResponseTimeout = c.ProxyTimeout
+	}
+	if c.HeaderTimeout > 0 && !setFlags["header-timeout"] {
+		lc.HeaderTimeout = c.HeaderTimeout
+	}
+	if c.KeepAlive != nil && !*c.KeepAlive {
+		lc.DisableKeepAlive = true
+	}
+	if c.KeepAliveTimeout > 0 && !setFlags["keepalive-timeout"] {
+		lc.IdleTimeout = c.KeepAliveTimeout
+	}
+	if c.MaxKeepAliveRequests != nil {
+		lc.MaxKeepAliveRequests = *c.MaxKeepAliveRequests
+	}
+	if c.LimitRequestBody != nil && !setFlags["max-body"] {
+		lc.MaxBody = *c.LimitRequestBody
+		if lc.MaxBody == 0 {
+			lc.MaxBody = 1 << 62 // Apache: 0 means unlimited
+		}
+	}
+	if lc.Limits == (loop.Limits{}) {
+		lc.Limits = loop.DefaultLimits
+	}
+	if c.LimitRequestLine != nil {
+		lc.Limits.MaxLine = *c.LimitRequestLine
+	}
+	if c.LimitRequestFieldSize != nil {
+		lc.Limits.MaxField = *c.LimitRequestFieldSize
+	}
+	if c.LimitRequestFields != nil {
+		lc.Limits.MaxFields = *c.LimitRequestFields
+	}
+	for _, r := range c.SendfileRoots {
+		lc.SendfileRoots = append(lc.SendfileRoots, r.Value)
+	}
+}
+
+// listenAddr turns Apache's Listen value into host:port ("80" is every address).
+func listenAddr(v string) string {
+	if !strings.Contains(v, ":") {
+		return "0.0.0.0:" + v
+	}
+	return v
+}
+
+// apacheLevel maps Apache's LogLevel words onto slog's levels.
+func apacheLevel(v string) slog.Level {
+	switch w, _, _ := strings.Cut(strings.ToLower(v), " "); {
+	case w == "debug" || strings.HasPrefix(w, "trace"):
+		return slog.LevelDebug
+	case w == "info" || w == "notice":
+		return slog.LevelInfo
+	case w == "warn":
+		return slog.LevelWarn
+	default:
+		return slog.LevelError
+	}
 }

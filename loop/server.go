@@ -48,6 +48,13 @@ type Mapping struct {
 // EnvVar is one SetEnv variable.
 type EnvVar struct{ Name, Value string }
 
+// Limits are the request head limits (Apache's LimitRequestLine,
+// LimitRequestFieldSize, LimitRequestFields).
+type Limits = codec.Limits
+
+// DefaultLimits are Apache's defaults.
+var DefaultLimits = codec.DefaultLimits
+
 // ErrNoFastPath is what a FileSender returns when it cannot send on the
 // loop at all; the whole file then goes through the hand-off goroutine.
 var ErrNoFastPath = errors.New("sendfile: no on-loop fast path on this platform")

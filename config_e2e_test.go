@@ -1,0 +1,133 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeConf writes a config file and returns its path.
+func writeConf(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "scgate.conf")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func getBody(t *testing.T, url, host string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestConfigSeedExamples runs the binary on the seed examples,
+// verbatim but for the backend ports, behind real backends.
+func TestConfigSeedExamples(t *testing.T) {
+	a, b := startApp(t), startApp(t)
+	files := map[string]string{
+		"single": "ProxyPass /scgi-bin/ scgi://" + a + "/\n",
+		"balancer": "ProxyPass /scgi-bin/ balancer://somecluster/\n" +
+			"<Proxy balancer://somecluster/>\n" +
+			"    BalancerMember scgi://" + a + "/\n" +
+			"    BalancerMember scgi://" + b + "/\n" +
+			"</Proxy>\n",
+		"redirect off": "ProxyPass /scgi-bin/ scgi://" + a + "/\nProxySCGIInternalRedirect Off\n",
+	}
+	for name, text := range files {
+		t.Run(name, func(t *testing.T) {
+			addr, _ := startGateway(t, "-f", writeConf(t, text))
+			if code, body := getBody(t, "http://"+addr+"/scgi-bin/hello", ""); code != 200 || body != "Hello, world!\n" {
+				t.Fatalf("hello: %d %q", code, body)
+			}
+			if name == "balancer" {
+				seen := map[string]bool{}
+				for range 6 {
+					_, who := getBody(t, "http://"+addr+"/scgi-bin/whoami", "")
+					seen[strings.TrimSpace(who)] = true
+				}
+				if !seen[a] || !seen[b] {
+					t.Fatalf("balancer answers came from %v, want both %s and %s", seen, a, b)
+				}
+			}
+			if name == "redirect off" {
+				resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get("http://" + addr + "/scgi-bin/location?to=/scgi-bin/hello")
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 || resp.Header.Get("Location") != "/scgi-bin/hello" {
+					t.Fatalf("ProxySCGIInternalRedirect Off: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
+				}
+			}
+		})
+	}
+
+	t.Run("sendfile On and a custom header", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "f.txt"), []byte("file body\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		text := "ProxyPass /scgi-bin/ scgi://" + a + "/\nSCGISendfileRoot " + dir + "\n" +
+			"# Use the default header (X-Sendfile)\nProxySCGISendfile On\n"
+		addr, _ := startGateway(t, "-f", writeConf(t, text))
+		if code, body := getBody(t, "http://"+addr+"/scgi-bin/sendfile?path="+dir+"/f.txt", ""); code != 200 || body != "file body\n" {
+			t.Fatalf("X-Sendfile: %d %q", code, body)
+		}
+		text = "ProxyPass /scgi-bin/ scgi://" + a + "/\nSCGISendfileRoot " + dir + "\n" +
+			"# Use a different header\nProxySCGISendfile X-Send-Static\n"
+		addr, _ = startGateway(t, "-f", writeConf(t, text))
+		if code, body := getBody(t, "http://"+addr+"/scgi-bin/sendfile?header=X-Send-Static&path="+dir+"/f.txt", ""); code != 200 || body != "file body\n" {
+			t.Fatalf("X-Send-Static: %d %q", code, body)
+		}
+	})
+
+	t.Run("virtual hosts by Host", func(t *testing.T) {
+		text := "<VirtualHost *:80>\n  ServerName one.example\n  ProxyPass /app/ scgi://" + a + "/\n</VirtualHost>\n" +
+			"<VirtualHost *:80>\n  ServerName two.example\n  ServerAlias www.two.example\n  ProxyPass /app/ scgi://" + b + "/\n</VirtualHost>\n"
+		addr, _ := startGateway(t, "-f", writeConf(t, text))
+		for host, want := range map[string]string{"one.example": a, "www.two.example": b, "other": a} {
+			if _, who := getBody(t, "http://"+addr+"/app/whoami", host); strings.TrimSpace(who) != want {
+				t.Errorf("Host %s went to %q, want %s", host, who, want)
+			}
+		}
+	})
+}
+
+func TestConfigTest(t *testing.T) {
+	bin := buildGateway(t)
+	good := writeConf(t, "Listen 127.0.0.1:8080\nProxyPass /scgi-bin/ scgi://localhost:4000/\nLoadModule proxy_module modules/mod_proxy.so\n")
+	out, err := exec.Command(bin, "-t", "-f", good).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Syntax OK") {
+		t.Fatalf("-t on a good file: %v\n%s", err, out)
+	}
+	bad := writeConf(t, "ProxyPass /scgi-bin/\nFrobnicate yes\n")
+	out, err = exec.Command(bin, "-t", "-f", bad).CombinedOutput()
+	if err == nil {
+		t.Fatalf("-t on a bad file exited 0:\n%s", out)
+	}
+	for _, want := range []string{bad + ":1:", bad + ":2:"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("-t output lacks %q:\n%s", want, out)
+		}
+	}
+}
