@@ -489,35 +489,28 @@ func loadConfigFile(path string, connectTimeout time.Duration) (*fileSettings, e
 
 // applyScope applies a server's settings to a mapping.
 func applyScope(m *loop.Mapping, srv *config.Server) {
-	if srv == nil {
-		return
-	}
-	if srv.InternalRedirect != "" {
-		m.InternalRedirect = srv.InternalRedirect
-	}
-	if srv.Sendfile != "" {
-		m.Sendfile = srv.Sendfile
-	}
-	if srv.CGIPassAuth != nil {
-		m.PassAuth = *srv.CGIPassAuth
-	}
-	for _, e := range srv.SetEnv {
-		m.Env = append(m.Env, loop.EnvVar{Name: e.Name, Value: e.Value})
+	if srv != nil {
+		applySettings(m, srv.InternalRedirect, srv.Sendfile, srv.CGIPassAuth, srv.SetEnv)
 	}
 }
 
 // applyLocation applies a <Location> that covers the mapping's path.
 func applyLocation(m *loop.Mapping, loc *config.Location) {
-	if loc.InternalRedirect != "" {
-		m.InternalRedirect = loc.InternalRedirect
+	applySettings(m, loc.InternalRedirect, loc.Sendfile, loc.CGIPassAuth, loc.SetEnv)
+}
+
+// applySettings sets what a scope sets; "" and nil leave the mapping alone.
+func applySettings(m *loop.Mapping, redirect, sendfile string, passAuth *bool, env []config.EnvVar) {
+	if redirect != "" {
+		m.InternalRedirect = redirect
 	}
-	if loc.Sendfile != "" {
-		m.Sendfile = loc.Sendfile
+	if sendfile != "" {
+		m.Sendfile = sendfile
 	}
-	if loc.CGIPassAuth != nil {
-		m.PassAuth = *loc.CGIPassAuth
+	if passAuth != nil {
+		m.PassAuth = *passAuth
 	}
-	for _, e := range loc.SetEnv {
+	for _, e := range env {
 		m.Env = append(m.Env, loop.EnvVar{Name: e.Name, Value: e.Value})
 	}
 }
