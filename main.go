@@ -64,6 +64,7 @@ func run(args []string) error {
 	docRoot := fs.String("document-root", "/var/www/html", "DOCUMENT_ROOT")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until the gateway stops")
+	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM/SIGINT, how long requests in flight may take to finish")
 	confFile := fs.String("f", "", "read Apache-style directives from `FILE` (flags given as well add to it or override it)")
 	configTest := fs.Bool("t", false, "check the configuration (with -f) and print Syntax OK or the errors, then exit")
 	if err := fs.Parse(args); err != nil {
@@ -214,9 +215,9 @@ func run(args []string) error {
 	case err := <-waitErr(srv):
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
-	return srv.Stop(ctx)
+	return srv.Shutdown(ctx, 10*time.Second)
 }
 
 func waitErr(srv *loop.Server) <-chan error {

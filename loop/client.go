@@ -77,6 +77,7 @@ type client struct {
 	pickKey    []byte // the request's balancer hash key, kept for failover
 	pickRoute  []byte // and its sticky route
 	getOrHead  bool
+	active     bool // counted in the server's requests in flight
 	forceClose bool // the connection cannot carry another request
 
 	// a copy of the current request's head, for internal redirects and files
@@ -213,6 +214,10 @@ func (cl *client) startRequest(n int) {
 		cl.redirected = false
 	}
 	cl.nreq++
+	if !cl.active {
+		cl.active = true
+		cl.ls.srv.inflight.Add(1)
+	}
 	cl.ls.disarm(&cl.tn)
 	cl.minor = r.Minor
 	cl.isHead = string(r.Method) == "HEAD"
@@ -479,6 +484,7 @@ func (cl *client) reply(status int) {
 // requestDone ends the current exchange: the connection either waits for the
 // next request (and serves pipelined ones) or closes.
 func (cl *client) requestDone(reuse bool) {
+	cl.endActive()
 	cl.up = nil
 	cl.route = nil
 	cl.dropChunked()
@@ -544,8 +550,17 @@ func (cl *client) kill() {
 	cl.release()
 }
 
+// endActive stops counting the client's request as in flight.
+func (cl *client) endActive() {
+	if cl.active {
+		cl.active = false
+		cl.ls.srv.inflight.Add(-1)
+	}
+}
+
 // release lets go of the request's upstream and buffers.
 func (cl *client) release() {
+	cl.endActive()
 	if cl.up != nil {
 		cl.up.abort()
 		cl.up = nil

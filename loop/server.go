@@ -174,17 +174,18 @@ type Server struct {
 	serverName []byte
 	date       codec.DateCache
 
-	booted  chan error
-	ready   chan struct{} // closed by the first tick: every loop is running
-	readyOn sync.Once
-	bgCtx   context.Context // ends at Stop: health checks, refillers
-	bgStop  context.CancelFunc
-	engine  gnet.Engine
-	done    chan struct{} // closed when the engine has stopped
-	runErr  error
-	loopsMu sync.Mutex
-	loops   map[gnet.EventLoop]*loopState
-	stopped atomic.Bool
+	booted   chan error
+	ready    chan struct{} // closed by the first tick: every loop is running
+	readyOn  sync.Once
+	bgCtx    context.Context // ends at Stop: health checks, refillers
+	bgStop   context.CancelFunc
+	engine   gnet.Engine
+	done     chan struct{} // closed when the engine has stopped
+	runErr   error
+	loopsMu  sync.Mutex
+	loops    map[gnet.EventLoop]*loopState
+	stopped  atomic.Bool
+	inflight atomic.Int64 // requests between their head and their last byte
 }
 
 // New checks cfg and prepares a server; Start runs it.
@@ -324,6 +325,29 @@ func (s *Server) Stop(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// Shutdown stops gracefully: answers from now on close their connections,
+// requests in flight may finish until ctx ends, then everything stops.
+func (s *Server) Shutdown(ctx context.Context, stopTimeout time.Duration) error {
+	s.stopped.Store(true)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			s.cfg.Logger.Warn("grace period over; cutting requests in flight", "requests", s.inflight.Load())
+		case <-tick.C:
+			continue
+		}
+		break
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	return s.Stop(stopCtx)
+}
+
+// InFlight is the number of requests being served.
+func (s *Server) InFlight() int64 { return s.inflight.Load() }
 
 // isStopping reports whether Stop was called; answers then close their connections.
 func (s *Server) isStopping() bool {
