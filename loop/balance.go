@@ -162,24 +162,28 @@ func (up *upstream) dial() {
 	el := up.ls.el
 	m := up.m
 	go func() {
-		nc, err := m.Dial(context.Background())
-		if err == nil {
-			var ch <-chan gnet.RegisteredResult
-			if ch, err = el.Enroll(gnet.NewContext(context.Background(), up), nc); err == nil {
-				if r := <-ch; r.Err != nil {
-					err = r.Err
-				}
-			} else {
-				nc.Close() //nolint:errcheck
-			}
-		}
-		if err != nil {
+		if err := connectOnLoop(el, m, up); err != nil {
 			el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { //nolint:errcheck
 				up.dialFailed(m, err)
 				return nil
 			}))
 		}
 	}()
+}
+
+// connectOnLoop dials m and enrolls the connection on el with ctx as its
+// context, whose OnOpen follows. It blocks: only dialing goroutines call it.
+func connectOnLoop(el gnet.EventLoop, m *pool.Member, ctx any) error {
+	nc, err := m.Dial(context.Background())
+	if err != nil {
+		return err
+	}
+	ch, err := el.Enroll(gnet.NewContext(context.Background(), ctx), nc)
+	if err != nil {
+		nc.Close() //nolint:errcheck
+		return err
+	}
+	return (<-ch).Err
 }
 
 // dialFailed rests the member for its retry time and fails over to the next
@@ -326,19 +330,7 @@ func (ls *loopState) refiller(ctx context.Context) {
 			return
 		case m = <-ls.refills:
 		}
-		s := &spare{ls: ls, m: m}
-		nc, err := m.Dial(context.Background())
-		if err == nil {
-			var ch <-chan gnet.RegisteredResult
-			if ch, err = el.Enroll(gnet.NewContext(context.Background(), s), nc); err == nil {
-				if r := <-ch; r.Err != nil {
-					err = r.Err
-				}
-			} else {
-				nc.Close() //nolint:errcheck
-			}
-		}
-		if err != nil {
+		if err := connectOnLoop(el, m, &spare{ls: ls, m: m}); err != nil {
 			el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { //nolint:errcheck
 				ls.spareSet(m).dialing--
 				return nil
