@@ -64,6 +64,7 @@ func run(args []string) error {
 	docRoot := fs.String("document-root", "/var/www/html", "DOCUMENT_ROOT")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until the gateway stops")
+	accessLog := fs.String("access-log", "", "write an access log in Apache's combined format to `PATH` (- for stdout)")
 	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM/SIGINT, how long requests in flight may take to finish")
 	confFile := fs.String("f", "", "read Apache-style directives from `FILE` (flags given as well add to it or override it)")
 	configTest := fs.Bool("t", false, "check the configuration (with -f) and print Syntax OK or the errors, then exit")
@@ -179,6 +180,27 @@ func run(args []string) error {
 	}
 	if file != nil {
 		file.apply(&lc, setFlags)
+	}
+	logPath, logFormat := *accessLog, loop.Combined
+	if file != nil && len(file.cfg.CustomLogs) > 0 && !setFlags["access-log"] {
+		logPath, logFormat = file.cfg.CustomLogs[0].Path, file.cfg.CustomLogs[0].Format
+	}
+	if logPath != "" && !*configTest {
+		w := io.Writer(os.Stdout)
+		if logPath != "-" {
+			f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				return fmt.Errorf("access log: %v", err)
+			}
+			defer f.Close()
+			w = f
+		}
+		al, err := loop.NewAccessLog(w, logFormat)
+		if err != nil {
+			return err
+		}
+		defer al.Close()
+		lc.AccessLog = al
 	}
 	srv, err := loop.New(lc)
 	if err != nil {
@@ -380,8 +402,14 @@ func loadConfigFile(path string, connectTimeout time.Duration) (*fileSettings, e
 		l := apacheLevel(cfg.LogLevel)
 		fsx.logLevel = &l
 	}
-	for _, cl := range cfg.CustomLogs {
-		fsx.notices = append(fsx.notices, fmt.Sprintf("%s:%d: CustomLog is read but not written yet (the access log is still to come)", cl.File, cl.Line))
+	for i, cl := range cfg.CustomLogs {
+		if i > 0 {
+			fsx.notices = append(fsx.notices, fmt.Sprintf("%s:%d: only the first CustomLog is written", cl.File, cl.Line))
+			continue
+		}
+		if _, err := loop.NewAccessLog(io.Discard, cl.Format); err != nil {
+			fail(cl.File, cl.Line, "CustomLog: %v", err)
+		}
 	}
 	for _, b := range cfg.Balancers {
 		var members []*pool.Member

@@ -3,6 +3,7 @@ package loop
 import (
 	"bytes"
 	"net"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
@@ -78,6 +79,12 @@ type client struct {
 	pickRoute  []byte // and its sticky route
 	getOrHead  bool
 	active     bool // counted in the server's requests in flight
+
+	// for the access log
+	start      time.Time
+	status     int
+	sent       int64
+	reqLine    []byte
 	forceClose bool // the connection cannot carry another request
 
 	// a copy of the current request's head, for internal redirects and files
@@ -212,6 +219,11 @@ func (cl *client) startRequest(n int) {
 	if n > 0 {
 		cl.curHead = append(cl.curHead[:0], cl.input()[:n]...)
 		cl.redirected = false
+		if cl.ls.srv.cfg.AccessLog != nil {
+			cl.start, cl.status, cl.sent = time.Now(), 0, 0
+			line, _, _ := bytes.Cut(cl.curHead, []byte{'\n'})
+			cl.reqLine = append(cl.reqLine[:0], bytes.TrimRight(line, "\r")...)
+		}
 	}
 	cl.nreq++
 	if !cl.active {
@@ -468,6 +480,10 @@ func (cl *client) reply(status int) {
 	closeAfter := !cl.keepAlive
 	b := bytebufferpool.Get()
 	b.B = codec.AppendErrorResponse(b.B[:0], status, closeAfter, s.date.Get(), s.server)
+	cl.status = status
+	if i := bytes.Index(b.B, []byte("\r\n\r\n")); i >= 0 && !cl.isHead {
+		cl.sent += int64(len(b.B) - i - 4)
+	}
 	if cl.isHead {
 		if i := bytes.Index(b.B, []byte("\r\n\r\n")); i >= 0 {
 			b.B = b.B[:i+4]
@@ -550,11 +566,24 @@ func (cl *client) kill() {
 	cl.release()
 }
 
-// endActive stops counting the client's request as in flight.
+// endActive stops counting the client's request as in flight, and logs it.
 func (cl *client) endActive() {
-	if cl.active {
-		cl.active = false
-		cl.ls.srv.inflight.Add(-1)
+	if !cl.active {
+		return
+	}
+	cl.active = false
+	cl.ls.srv.inflight.Add(-1)
+	if a := cl.ls.srv.cfg.AccessLog; a != nil {
+		rec := accessRecord{remote: cl.remoteIP, start: cl.start, status: cl.status, sent: cl.sent, head: cl.reqLine}
+		if cl.vh != nil {
+			rec.serverName = cl.vh.serverName
+		}
+		if a.headers {
+			if _, err := cl.scratchReq.Parse(cl.curHead, &cl.ls.srv.cfg.Limits); err == nil {
+				rec.req = &cl.scratchReq
+			}
+		}
+		a.log(&rec)
 	}
 }
 

@@ -36,6 +36,7 @@ type fileSend struct {
 	off    int64
 	remain int64
 	nc     net.Conn // the duplicate socket while a goroutine sends
+	length int64
 	done   bool
 }
 
@@ -141,6 +142,7 @@ func (up *upstream) serveFile(name []byte) {
 	if h.Close {
 		cl.keepAlive = false
 	}
+	cl.status = status
 	b := bytebufferpool.Get()
 	b.B = codec.AppendResponseHead(b.B[:0], &h, s.date.Get(), s.server)
 	ok := cl.write(b.B)
@@ -154,7 +156,7 @@ func (up *upstream) serveFile(name []byte) {
 		cl.requestDone(true)
 		return
 	}
-	cl.file = &fileSend{cl: cl, f: f, off: start, remain: length}
+	cl.file = &fileSend{cl: cl, f: f, off: start, remain: length, length: length}
 	cl.state = csFile
 	cl.file.pump()
 }
@@ -258,6 +260,9 @@ func (fs *fileSend) finish(err error) {
 	}
 	if cl.gone {
 		return
+	}
+	if err == nil {
+		cl.sent += fs.length
 	}
 	if err != nil {
 		cl.ls.srv.cfg.Logger.Debug("X-Sendfile transfer cut", "remote", cl.remote(), "err", err)

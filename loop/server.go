@@ -109,6 +109,8 @@ type Config struct {
 
 	Sender FileSender
 	Logger *slog.Logger
+	// AccessLog, when set, gets one line per request.
+	AccessLog *AccessLog
 }
 
 func (c *Config) setDefaults() {

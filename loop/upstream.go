@@ -315,6 +315,7 @@ func (up *upstream) writeHead() bool {
 	ok := cl.write(b.B)
 	bytebufferpool.Put(b)
 	up.headSent = true
+	cl.status = r.Status
 	return ok
 }
 
@@ -326,15 +327,18 @@ func (up *upstream) writeBody(p []byte) bool {
 			p = p[:up.remain] // what a backend sends past its Content-Length is dropped
 		}
 		up.remain -= int64(len(p))
+		cl.sent += int64(len(p))
 		return cl.write(p)
 	case bodyChunked:
 		if cl.gone || cl.c == nil {
 			return false
 		}
+		cl.sent += int64(len(p))
 		hdr := codec.AppendChunkHeader(cl.chunkHdr[:0], len(p))
 		cl.c.Writev([][]byte{hdr, p, crlf}) //nolint:errcheck
 		return !cl.gone
 	case bodyClose:
+		cl.sent += int64(len(p))
 		return cl.write(p)
 	}
 	return !cl.gone
