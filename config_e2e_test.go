@@ -7,6 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -129,5 +132,73 @@ func TestConfigTest(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("-t output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestSIGHUPReload changes a mapping under load: no request fails, new
+// requests reach the new backend, and a broken file is refused.
+func TestSIGHUPReload(t *testing.T) {
+	a, b := startApp(t), startApp(t)
+	conf := writeConf(t, "ProxyPass /app/ scgi://"+a+"/\n")
+	addr, cmd := startGateway(t, "-f", conf)
+	client := &http.Client{Timeout: 10 * time.Second}
+	var failures, seenB atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get("http://" + addr + "/app/whoami")
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch who := strings.TrimSpace(string(body)); {
+				case resp.StatusCode != 200:
+					failures.Add(1)
+				case who == b:
+					seenB.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := os.WriteFile(conf, []byte("ProxyPass /app/ scgi://"+b+"/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for seenB.Load() < 50 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A broken file is refused; the running configuration stays.
+	if err := os.WriteFile(conf, []byte("ProxyPass /app/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Fatalf("%d requests failed across the reloads", failures.Load())
+	}
+	if seenB.Load() < 50 {
+		t.Fatalf("only %d answers from the new backend after SIGHUP", seenB.Load())
+	}
+	if _, who := getBody(t, "http://"+addr+"/app/whoami", ""); strings.TrimSpace(who) != b {
+		t.Fatalf("after a refused reload the gateway answers from %q, want %s", who, b)
 	}
 }

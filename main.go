@@ -162,25 +162,29 @@ func run(args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	lc := loop.Config{
-		Listen:          *listen,
-		Loops:           *loops,
-		Mappings:        maps,
-		ServerName:      *serverName,
-		ServerAdmin:     *serverAdmin,
-		DocumentRoot:    *docRoot,
-		HeaderTimeout:   *headerTimeout,
-		IdleTimeout:     *idleTimeout,
-		ResponseTimeout: *responseTimeout,
-		MaxBody:         *maxBody,
-		MaxChunkedBody:  *maxChunked,
-		SendfileRoots:   sendfileRoots,
-		Sender:          fileSender,
-		Logger:          logger,
+	makeConfig := func(file *fileSettings) loop.Config {
+		lc := loop.Config{
+			Listen:          *listen,
+			Loops:           *loops,
+			Mappings:        maps,
+			ServerName:      *serverName,
+			ServerAdmin:     *serverAdmin,
+			DocumentRoot:    *docRoot,
+			HeaderTimeout:   *headerTimeout,
+			IdleTimeout:     *idleTimeout,
+			ResponseTimeout: *responseTimeout,
+			MaxBody:         *maxBody,
+			MaxChunkedBody:  *maxChunked,
+			SendfileRoots:   sendfileRoots,
+			Sender:          fileSender,
+			Logger:          logger,
+		}
+		if file != nil {
+			file.apply(&lc, setFlags)
+		}
+		return lc
 	}
-	if file != nil {
-		file.apply(&lc, setFlags)
-	}
+	lc := makeConfig(file)
 	logPath, logFormat := *accessLog, loop.Combined
 	if file != nil && len(file.cfg.CustomLogs) > 0 && !setFlags["access-log"] {
 		logPath, logFormat = file.cfg.CustomLogs[0].Path, file.cfg.CustomLogs[0].Format
@@ -230,16 +234,47 @@ func run(args []string) error {
 	logger.Info("scgate listening", "addr", "http://"+lc.Listen)
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case s := <-sig:
-		logger.Info("stopping", "signal", s.String())
-	case err := <-waitErr(srv):
-		return err
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	stopped := waitErr(srv)
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				reload(*confFile, *connectTimeout, makeConfig, srv, logger)
+				continue
+			}
+			logger.Info("stopping", "signal", s.String())
+			break wait
+		case err := <-stopped:
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
 	return srv.Shutdown(ctx, 10*time.Second)
+}
+
+// reload reads the config file again and, if it checks out, switches new
+// requests to it; a broken file is refused with its errors and the running
+// configuration stays.
+func reload(path string, connectTimeout time.Duration, makeConfig func(*fileSettings) loop.Config, srv *loop.Server, logger *slog.Logger) {
+	if path == "" {
+		logger.Warn("SIGHUP: no config file to reload (start with -f FILE)")
+		return
+	}
+	file, err := loadConfigFile(path, connectTimeout)
+	if err == nil {
+		err = srv.Reload(makeConfig(file))
+	}
+	if err != nil {
+		logger.Error("SIGHUP: new configuration refused; the running one stays", "file", path, "errors", err.Error())
+		return
+	}
+	for _, n := range file.notices {
+		logger.Info(n)
+	}
+	logger.Info("SIGHUP: configuration reloaded", "file", path)
 }
 
 func waitErr(srv *loop.Server) <-chan error {

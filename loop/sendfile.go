@@ -64,7 +64,7 @@ func (up *upstream) serveFile(name []byte) {
 	up.release(false) // the backend's body is not wanted
 	cl.up = nil
 
-	f, fi, status, reason := s.roots.open(path)
+	f, fi, status, reason := cl.vh.roots.open(path)
 	if status != 0 {
 		s.cfg.Logger.Warn("X-Sendfile refused", "path", path, "status", status, "why", reason)
 		cl.reply(status)

@@ -166,8 +166,7 @@ type mapping struct {
 // Server is a running gateway.
 type Server struct {
 	cfg        Config
-	vhosts     []*vhost // the first is the default
-	roots      sendfileRoots
+	routing    atomic.Pointer[routing]
 	software   []byte
 	server     []byte
 	docRoot    []byte
@@ -206,35 +205,11 @@ func New(cfg Config) (*Server, error) {
 		serverName: []byte(cfg.ServerName),
 		loops:      make(map[gnet.EventLoop]*loopState),
 	}
-	if len(cfg.VirtualHosts) == 0 {
-		vh, err := s.newVhost(VirtualHost{ServerName: cfg.ServerName, ServerAdmin: cfg.ServerAdmin, DocumentRoot: cfg.DocumentRoot, Mappings: cfg.Mappings})
-		if err != nil {
-			return nil, err
-		}
-		s.vhosts = append(s.vhosts, vh)
+	rt, err := s.buildRouting(&cfg)
+	if err != nil {
+		return nil, err
 	}
-	for _, v := range cfg.VirtualHosts {
-		// A virtual host inherits the main server's mappings, as Apache merges them.
-		v.Mappings = append(append([]Mapping(nil), v.Mappings...), cfg.Mappings...)
-		if v.ServerAdmin == "" {
-			v.ServerAdmin = cfg.ServerAdmin
-		}
-		if v.DocumentRoot == "" {
-			v.DocumentRoot = cfg.DocumentRoot
-		}
-		vh, err := s.newVhost(v)
-		if err != nil {
-			return nil, err
-		}
-		s.vhosts = append(s.vhosts, vh)
-	}
-	if len(cfg.SendfileRoots) > 0 {
-		roots, err := newSendfileRoots(cfg.SendfileRoots)
-		if err != nil {
-			return nil, err
-		}
-		s.roots = roots
-	}
+	s.routing.Store(rt)
 	if s.cfg.Sender == nil {
 		s.cfg.Sender = copyOnlySender{}
 	}
@@ -274,14 +249,75 @@ func (s *Server) Start() error {
 	case <-s.done:
 		return s.runErr
 	}
-	s.startBackground()
+	s.startBackground(true)
 	return nil
 }
 
-// allMappings lists the mappings of every virtual host.
+// routing is what a reload replaces: the virtual hosts with their
+// mappings and balancers, and the sendfile roots. Requests in flight keep
+// the one they started with.
+type routing struct {
+	vhosts   []*vhost // the first is the default
+	roots    sendfileRoots
+	hcCancel context.CancelFunc // ends this generation's health checks
+}
+
+// buildRouting checks cfg's mappings and prepares them.
+func (s *Server) buildRouting(cfg *Config) (*routing, error) {
+	rt := &routing{}
+	if len(cfg.SendfileRoots) > 0 {
+		roots, err := newSendfileRoots(cfg.SendfileRoots)
+		if err != nil {
+			return nil, err
+		}
+		rt.roots = roots
+	}
+	if len(cfg.VirtualHosts) == 0 {
+		vh, err := s.newVhost(VirtualHost{ServerName: cfg.ServerName, ServerAdmin: cfg.ServerAdmin, DocumentRoot: cfg.DocumentRoot, Mappings: cfg.Mappings}, rt.roots)
+		if err != nil {
+			return nil, err
+		}
+		rt.vhosts = append(rt.vhosts, vh)
+	}
+	for _, v := range cfg.VirtualHosts {
+		// A virtual host inherits the main server's mappings, as Apache merges them.
+		v.Mappings = append(append([]Mapping(nil), v.Mappings...), cfg.Mappings...)
+		if v.ServerAdmin == "" {
+			v.ServerAdmin = cfg.ServerAdmin
+		}
+		if v.DocumentRoot == "" {
+			v.DocumentRoot = cfg.DocumentRoot
+		}
+		vh, err := s.newVhost(v, rt.roots)
+		if err != nil {
+			return nil, err
+		}
+		rt.vhosts = append(rt.vhosts, vh)
+	}
+	return rt, nil
+}
+
+// Reload replaces the mappings, virtual hosts, balancers and sendfile roots
+// with cfg's. New requests use them at once; requests in flight finish on
+// the old ones. Other settings (listen address, loops, timeouts, limits)
+// keep their start-up values. A cfg that does not check out changes nothing.
+func (s *Server) Reload(cfg Config) error {
+	rt, err := s.buildRouting(&cfg)
+	if err != nil {
+		return err
+	}
+	old := s.routing.Swap(rt)
+	s.startBackground(false) // new members' spares fill as they are used
+	if old != nil && old.hcCancel != nil {
+		old.hcCancel()
+	}
+	return nil
+}
+
+// allMappings lists the mappings of every virtual host in use.
 func (s *Server) allMappings() []*mapping {
 	var all []*mapping
-	for _, vh := range s.vhosts {
+	for _, vh := range s.routing.Load().vhosts {
 		for i := range vh.mappings {
 			all = append(all, &vh.mappings[i])
 		}
@@ -290,23 +326,25 @@ func (s *Server) allMappings() []*mapping {
 }
 
 // startBackground starts the health checks and opens the warm spares.
-func (s *Server) startBackground() {
+func (s *Server) startBackground(warm bool) {
+	hcCtx, cancel := context.WithCancel(s.bgCtx)
+	s.routing.Load().hcCancel = cancel
 	seen := map[*pool.Balancer]bool{}
-	var warm []*pool.Member
+	var spares []*pool.Member
 	for _, m := range s.allMappings() {
 		if m.bal == nil || seen[m.bal] {
 			continue
 		}
 		seen[m.bal] = true
-		m.bal.StartHealthChecks(s.bgCtx)
+		m.bal.StartHealthChecks(hcCtx)
 		for _, mem := range m.bal.Members {
 			if mem.Params.Min > 0 && !mem.Params.Disabled {
-				warm = append(warm, mem)
+				spares = append(spares, mem)
 			}
 		}
 	}
-	if len(warm) > 0 {
-		go s.warmUp(warm)
+	if warm && len(spares) > 0 {
+		go s.warmUp(spares)
 	}
 }
 

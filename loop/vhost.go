@@ -28,11 +28,11 @@ type vhost struct {
 	admin       []byte
 	docRoot     []byte
 	hasWildcard bool
+	roots       sendfileRoots
 }
 
-func (s *Server) newVhost(v VirtualHost) (*vhost, error) {
-	cfg := &s.cfg
-	vh := &vhost{serverName: []byte(v.ServerName), admin: []byte(v.ServerAdmin), docRoot: []byte(v.DocumentRoot)}
+func (s *Server) newVhost(v VirtualHost, roots sendfileRoots) (*vhost, error) {
+	vh := &vhost{serverName: []byte(v.ServerName), admin: []byte(v.ServerAdmin), docRoot: []byte(v.DocumentRoot), roots: roots}
 	if vh.serverName == nil {
 		vh.serverName = s.serverName
 	}
@@ -80,7 +80,7 @@ func (s *Server) newVhost(v VirtualHost) (*vhost, error) {
 		}
 		mm.redirectHeader = onOffHeader(m.InternalRedirect, "Location")
 		mm.sendfileHeader = onOffHeader(m.Sendfile, "X-Sendfile")
-		if mm.sendfileHeader != "" && len(cfg.SendfileRoots) == 0 {
+		if mm.sendfileHeader != "" && len(roots) == 0 {
 			return nil, fmt.Errorf("mapping %q: ProxySCGISendfile is on but no directory may be served: add SCGISendfileRoot DIR (flag -sendfile-root DIR) for the files the backend names", m.Prefix)
 		}
 		if len(mm.bal.Members) == 1 && mm.bal.Name == "" {
@@ -94,11 +94,12 @@ func (s *Server) newVhost(v VirtualHost) (*vhost, error) {
 
 // vhostFor chooses the virtual host for a Host header value.
 func (s *Server) vhostFor(host []byte) *vhost {
-	if len(s.vhosts) == 1 || len(host) == 0 {
-		return s.vhosts[0]
+	vhosts := s.routing.Load().vhosts
+	if len(vhosts) == 1 || len(host) == 0 {
+		return vhosts[0]
 	}
 	name, _ := splitHostPort(host)
-	for _, vh := range s.vhosts {
+	for _, vh := range vhosts {
 		for _, n := range vh.names {
 			if len(n) == len(name) && bytes.EqualFold(name, []byte(n)) {
 				return vh
@@ -106,7 +107,7 @@ func (s *Server) vhostFor(host []byte) *vhost {
 		}
 	}
 	lower := strings.ToLower(string(name))
-	for _, vh := range s.vhosts {
+	for _, vh := range vhosts {
 		if !vh.hasWildcard {
 			continue
 		}
@@ -116,7 +117,7 @@ func (s *Server) vhostFor(host []byte) *vhost {
 			}
 		}
 	}
-	return s.vhosts[0]
+	return vhosts[0]
 }
 
 // route returns the mapping with the longest prefix of p, or nil (also for
