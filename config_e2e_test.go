@@ -202,3 +202,43 @@ func TestSIGHUPReload(t *testing.T) {
 		t.Fatalf("after a refused reload the gateway answers from %q, want %s", who, b)
 	}
 }
+
+// TestSIGUSR1ReopensLogs rotates the access log as logrotate does.
+func TestSIGUSR1ReopensLogs(t *testing.T) {
+	a := startApp(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	addr, cmd := startGateway(t, "-access-log", logPath, "-pass", "/app/=scgi://"+a+"/")
+	waitFor := func(path, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if b, _ := os.ReadFile(path); strings.Contains(string(b), want) {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b, _ := os.ReadFile(path)
+		t.Fatalf("%s never got %q; it holds:\n%s", path, want, b)
+	}
+	getBody(t, "http://"+addr+"/app/hello?first", "")
+	waitFor(logPath, "/app/hello?first")
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(logPath); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	getBody(t, "http://"+addr+"/app/hello?second", "")
+	waitFor(logPath, "/app/hello?second")
+	if b, _ := os.ReadFile(logPath + ".1"); strings.Contains(string(b), "second") {
+		t.Fatalf("the rotated file still gets lines:\n%s", b)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -78,6 +79,7 @@ func run(args []string) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 
+	var reopeners []func() error // SIGUSR1
 	setFlags := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
 	var level slog.Level
@@ -99,12 +101,13 @@ func run(args []string) error {
 			level = *file.logLevel
 		}
 		if file.errorLog != "" && !*configTest {
-			f, err := os.OpenFile(file.errorLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			errLog, err := openLog(file.errorLog)
 			if err != nil {
 				return fmt.Errorf("ErrorLog: %v", err)
 			}
-			defer f.Close()
-			logOut = f
+			defer errLog.Close()
+			logOut = errLog
+			reopeners = append(reopeners, errLog.reopen)
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
@@ -192,12 +195,13 @@ func run(args []string) error {
 	if logPath != "" && !*configTest {
 		w := io.Writer(os.Stdout)
 		if logPath != "-" {
-			f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			f, err := openLog(logPath)
 			if err != nil {
 				return fmt.Errorf("access log: %v", err)
 			}
 			defer f.Close()
 			w = f
+			reopeners = append(reopeners, f.reopen)
 		}
 		al, err := loop.NewAccessLog(w, logFormat)
 		if err != nil {
@@ -234,14 +238,22 @@ func run(args []string) error {
 	logger.Info("scgate listening", "addr", "http://"+lc.Listen)
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	stopped := waitErr(srv)
 wait:
 	for {
 		select {
 		case s := <-sig:
-			if s == syscall.SIGHUP {
+			switch s {
+			case syscall.SIGHUP:
 				reload(*confFile, *connectTimeout, makeConfig, srv, logger)
+				continue
+			case syscall.SIGUSR1:
+				for _, reopen := range reopeners {
+					if err := reopen(); err != nil {
+						logger.Error("SIGUSR1: reopening a log file", "err", err)
+					}
+				}
 				continue
 			}
 			logger.Info("stopping", "signal", s.String())
@@ -253,6 +265,48 @@ wait:
 	ctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
 	return srv.Shutdown(ctx, 10*time.Second)
+}
+
+// logFile is a log file that SIGUSR1 reopens under the same name, for
+// logrotate: writes go to whichever file is current.
+type logFile struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File
+}
+
+func openLog(path string) (*logFile, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &logFile{path: path, f: f}, nil
+}
+
+func (l *logFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Write(p)
+}
+
+// reopen switches to a new file of the same name and closes the old one.
+func (l *logFile) reopen() error {
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	old := l.f
+	l.f = f
+	l.mu.Unlock()
+	return old.Close()
+}
+
+// Close closes the current file.
+func (l *logFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
 }
 
 // reload reads the config file again and, if it checks out, switches new
