@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,7 +50,7 @@ func getBody(t *testing.T, url, host string) (int, string) {
 func TestConfigSeedExamples(t *testing.T) {
 	a, b := startApp(t), startApp(t)
 	files := map[string]string{
-		"single": "ProxyPass /scgi-bin/ scgi://" + a + "/\n",
+		"single": "ProxyPass /scgi-bin/ scgi://" + a + "/\nProxyPass /scgi-bin/private/ !\n",
 		"balancer": "ProxyPass /scgi-bin/ balancer://somecluster/\n" +
 			"<Proxy balancer://somecluster/>\n" +
 			"    BalancerMember scgi://" + a + "/\n" +
@@ -240,5 +242,73 @@ func TestSIGUSR1ReopensLogs(t *testing.T) {
 	waitFor(logPath, "/app/hello?second")
 	if b, _ := os.ReadFile(logPath + ".1"); strings.Contains(string(b), "second") {
 		t.Fatalf("the rotated file still gets lines:\n%s", b)
+	}
+}
+
+func TestStatusPage(t *testing.T) {
+	a, b := startApp(t), startApp(t)
+	text := "ProxyPass /app/ balancer://pair/\n<Proxy balancer://pair/>\n  BalancerMember scgi://" + a + "/\n  BalancerMember scgi://" + b + "/\n</Proxy>\n" +
+		"<Location /scgate-status>\n  SetHandler scgate-status\n  Require ip 127.0.0.1 ::1\n</Location>\n" +
+		"<Location /closed-status>\n  SetHandler scgate-status\n  Require ip 10.1.2.3\n</Location>\n"
+	addr, _ := startGateway(t, "-f", writeConf(t, text))
+	for range 10 {
+		if code, _ := getBody(t, "http://"+addr+"/app/hello", ""); code != 200 {
+			t.Fatalf("hello: %d", code)
+		}
+	}
+	code, body := getBody(t, "http://"+addr+"/scgate-status?json", "")
+	if code != 200 {
+		t.Fatalf("status json: %d %q", code, body)
+	}
+	var st struct {
+		Balancers []struct {
+			Name    string
+			Members []struct {
+				URL      string
+				State    string
+				Requests uint64
+				BytesIn  uint64 `json:"bytes_in"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("status json does not parse: %v\n%s", err, body)
+	}
+	if len(st.Balancers) != 1 || st.Balancers[0].Name != "pair" || len(st.Balancers[0].Members) != 2 {
+		t.Fatalf("status json: %+v", st)
+	}
+	var total uint64
+	for _, m := range st.Balancers[0].Members {
+		total += m.Requests
+		if m.State != "ok" || m.Requests != 5 || m.BytesIn == 0 {
+			t.Errorf("member %+v, want ok with 5 requests and bytes in", m)
+		}
+	}
+	if total != 10 {
+		t.Errorf("members counted %d requests, 10 were sent", total)
+	}
+
+	code, body = getBody(t, "http://"+addr+"/scgate-status?metrics", "")
+	sample := regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})? -?[0-9.eE+-]+$`)
+	typed := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+		switch {
+		case strings.HasPrefix(line, "# TYPE "):
+			typed[strings.Fields(line)[2]] = true
+		case strings.HasPrefix(line, "# HELP "):
+		case !sample.MatchString(line):
+			t.Errorf("not Prometheus exposition format: %q", line)
+		case !typed[strings.FieldsFunc(line, func(r rune) bool { return r == '{' || r == ' ' })[0]]:
+			t.Errorf("sample before its # TYPE: %q", line)
+		}
+	}
+	if code != 200 || !strings.Contains(body, `scgate_member_requests_total{balancer="pair",member="scgi://`+a+`/"} 5`) {
+		t.Errorf("metrics %d:\n%s", code, body)
+	}
+	if code, body := getBody(t, "http://"+addr+"/scgate-status", ""); code != 200 || !strings.Contains(body, "scgate status") {
+		t.Errorf("status html: %d %q", code, body)
+	}
+	if code, _ := getBody(t, "http://"+addr+"/closed-status?json", ""); code != 403 {
+		t.Errorf("status for another address: %d, want 403", code)
 	}
 }

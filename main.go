@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -231,6 +232,9 @@ func run(args []string) error {
 		return fmt.Errorf("listen %s: %v", lc.Listen, err)
 	}
 	for _, m := range lc.Mappings {
+		if m.Balancer == nil { // ProxyPass ! and the status page
+			continue
+		}
 		for _, mem := range m.Balancer.Members {
 			logger.Info("proxy", "prefix", m.Prefix, "balancer", m.Balancer.Name, "member", mem.URL)
 		}
@@ -529,7 +533,7 @@ func loadConfigFile(path string, connectTimeout time.Duration) (*fileSettings, e
 		fsx.balancers[b.Name] = bal
 	}
 	build := func(srv *config.Server, inherit *config.Server) []loop.Mapping {
-		var maps []loop.Mapping
+		var maps, statusMaps []loop.Mapping
 		passes := srv.Passes
 		for _, loc := range srv.Locations {
 			switch h := loc.Handler; {
@@ -538,7 +542,11 @@ func loadConfigFile(path string, connectTimeout time.Duration) (*fileSettings, e
 				// SetHandler proxy:scgi://... proxies the Location like a ProxyPass.
 				passes = append(passes, config.Pass{Path: loc.Path, URL: h[len("proxy:"):], File: loc.File, Line: loc.Line})
 			case strings.EqualFold(h, "scgate-status"):
-				fsx.notices = append(fsx.notices, fmt.Sprintf("%s:%d: SetHandler scgate-status: the status page is not served yet", loc.File, loc.Line))
+				allow, err := requireIP(loc.Require)
+				if err != nil {
+					fail(loc.File, loc.Line, "<Location %s>: %v", loc.Path, err)
+				}
+				statusMaps = append(statusMaps, loop.Mapping{Prefix: loc.Path, Status: true, Allow: allow})
 			default:
 				fail(loc.File, loc.Line, "SetHandler %s: scgate knows proxy:scgi://... and scgate-status", h)
 			}
@@ -582,7 +590,7 @@ func loadConfigFile(path string, connectTimeout time.Duration) (*fileSettings, e
 			}
 			maps = append(maps, m)
 		}
-		return maps
+		return append(maps, statusMaps...)
 	}
 	if cfg.Main != nil {
 		fsx.mappings = build(cfg.Main, nil)
@@ -603,6 +611,36 @@ func loadConfigFile(path string, connectTimeout time.Duration) (*fileSettings, e
 		return nil, errs
 	}
 	return fsx, nil
+}
+
+// requireIP reads a <Location>'s Require lines: "all granted", "all
+// denied" and "ip ADDR|CIDR...". No line lets everyone in.
+func requireIP(lines []string) ([]netip.Prefix, error) {
+	var allow []netip.Prefix
+	for _, line := range lines {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && strings.EqualFold(f[0], "all") && strings.EqualFold(f[1], "granted"):
+			return nil, nil
+		case len(f) == 2 && strings.EqualFold(f[0], "all") && strings.EqualFold(f[1], "denied"):
+			return []netip.Prefix{{}}, nil // matches no address
+		case len(f) >= 2 && strings.EqualFold(f[0], "ip"):
+			for _, a := range f[1:] {
+				p, err := netip.ParsePrefix(a)
+				if err != nil {
+					addr, err2 := netip.ParseAddr(a)
+					if err2 != nil {
+						return nil, fmt.Errorf("Require ip %s: not an address or CIDR", a)
+					}
+					p = netip.PrefixFrom(addr, addr.BitLen())
+				}
+				allow = append(allow, p)
+			}
+		default:
+			return nil, fmt.Errorf("Require %s: scgate knows Require all granted|denied and Require ip ADDR...", line)
+		}
+	}
+	return allow, nil
 }
 
 // applyScope applies a server's settings to a mapping.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/scgate/scgate/loop"
 )
@@ -50,6 +51,11 @@ func TestAccessLogCombined(t *testing.T) {
 		resp.Body.Close()
 	}
 	waitIdle(t, f.b)
+	// A line is logged just after its answer is written; the writer flushes every second.
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(out.String(), "\n") < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := al.Close(); err != nil {
 		t.Fatal(err)
 	}

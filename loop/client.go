@@ -262,6 +262,11 @@ func (cl *client) startRequest(n int) {
 		cl.reply(404)
 		return
 	}
+	if m.Status {
+		cl.consume(n)
+		cl.serveStatus(m)
+		return
+	}
 	if r.ContentLength > cfg.MaxBody {
 		cl.consume(n)
 		cl.keepAlive = false

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -41,6 +42,10 @@ type Mapping struct {
 	Sendfile string
 	// Exclude is ProxyPass PATH !: requests under Prefix are not proxied (404).
 	Exclude bool
+	// Status serves the status page under Prefix (SetHandler scgate-status),
+	// to clients in Allow (Require ip; empty: everyone).
+	Status bool
+	Allow  []netip.Prefix
 	// Env are extra variables sent to the backend (SetEnv).
 	Env []EnvVar
 }

@@ -199,7 +199,6 @@ func (up *upstream) onTraffic() gnet.Action {
 	}
 	buf, _ := up.c.Peek(-1)
 	used, act := up.relay(buf)
-	up.bytesIn += int64(used)
 	if up.c != nil && used > 0 { // Discard(0) would drop everything
 		up.c.Discard(used) //nolint:errcheck
 	}
@@ -254,6 +253,7 @@ func (up *upstream) relay(buf []byte) (int, relayAction) {
 			return len(buf), actClose
 		}
 		used = n
+		up.bytesIn += int64(n)
 		buf = buf[n:]
 		up.state = usBody
 	}
@@ -263,6 +263,7 @@ func (up *upstream) relay(buf []byte) (int, relayAction) {
 		return used + len(buf), actClose
 	}
 	used += len(buf)
+	up.bytesIn += int64(len(buf))
 	if up.mode == bodyLength && up.remain == 0 {
 		up.finish(true)
 		return used, actClose

@@ -61,7 +61,7 @@ func (s *Server) newVhost(v VirtualHost, roots sendfileRoots) (*vhost, error) {
 		for _, e := range m.Env {
 			mm.env = append(mm.env, codec.Header{Name: []byte(e.Name), Value: []byte(e.Value)})
 		}
-		if m.Exclude {
+		if m.Exclude || m.Status {
 			vh.mappings = append(vh.mappings, mm)
 			continue
 		}
