@@ -343,7 +343,7 @@ func TestExample(t *testing.T) {
 			t.Errorf("the example does not show %s", directives[name].name)
 		}
 	}
-	if len(c.VirtualHosts) != 2 || len(c.Balancers) != 1 || len(c.Main.Locations) != 1 {
+	if len(c.VirtualHosts) != 2 || len(c.Balancers) != 1 || len(c.Main.Locations) != 2 {
 		t.Errorf("example: %d vhosts, %d balancers, %d locations", len(c.VirtualHosts), len(c.Balancers), len(c.Main.Locations))
 	}
 }
