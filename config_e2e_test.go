@@ -312,3 +312,20 @@ func TestStatusPage(t *testing.T) {
 		t.Errorf("status for another address: %d, want 403", code)
 	}
 }
+
+func TestProxyPassMatch(t *testing.T) {
+	a := startApp(t)
+	text := "ProxyPass /m/plain/ scgi://" + a + "/\n" +
+		`ProxyPassMatch "^/m/(\w+)/env$" scgi://` + a + "/r/$1\n"
+	addr, _ := startGateway(t, "-f", writeConf(t, text))
+	code, body := getBody(t, "http://"+addr+"/m/abc/env", "")
+	if code != 200 || !strings.Contains(body, `["SCRIPT_FILENAME","proxy:scgi://`+a+`/r/abc"]`) {
+		t.Fatalf("ProxyPassMatch: %d %s", code, body)
+	}
+	if code, body := getBody(t, "http://"+addr+"/m/plain/hello", ""); code != 200 || body != "Hello, world!\n" {
+		t.Fatalf("prefix mapping beside it: %d %q", code, body)
+	}
+	if code, _ := getBody(t, "http://"+addr+"/m/a-b/env", ""); code != 404 {
+		t.Fatalf("a path the expression does not match: %d, want 404", code)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -552,11 +553,27 @@ func loadConfigFile(path string, connectTimeout time.Duration) (*fileSettings, e
 			}
 		}
 		for _, p := range passes {
-			if p.Regexp {
-				fail(p.File, p.Line, "ProxyPassMatch is not supported yet: use ProxyPass with a path prefix")
-				continue
-			}
 			m := loop.Mapping{Prefix: p.Path}
+			if p.Regexp {
+				re, err := regexp.Compile(p.Path)
+				if err != nil {
+					fail(p.File, p.Line, "ProxyPassMatch %s: %v", p.Path, err)
+					continue
+				}
+				m.Match = re
+				// The URL, $1... filled in per request, is SCRIPT_FILENAME; the
+				// member is the URL up to its path.
+				_, after, isUnix := strings.Cut(p.URL, "|")
+				m.ScriptTemplate = p.URL
+				if isUnix {
+					m.ScriptTemplate = after
+				}
+				if i := strings.Index(p.URL, "://"); i >= 0 {
+					if j := strings.IndexByte(p.URL[i+3:], '/'); j >= 0 {
+						p.URL = p.URL[:i+3+j+1]
+					}
+				}
+			}
 			applyScope(&m, inherit)
 			applyScope(&m, srv)
 			for _, loc := range srv.Locations {

@@ -75,6 +75,7 @@ type client struct {
 	vh         *vhost
 	up         *upstream
 	chunkHdr   [20]byte
+	scriptBuf  []byte // SCRIPT_FILENAME for ProxyPassMatch
 	pickKey    []byte // the request's balancer hash key, kept for failover
 	pickRoute  []byte // and its sticky route
 	getOrHead  bool
@@ -330,6 +331,12 @@ func (cl *client) fillEnv(m *mapping, contentLength int64) *codec.Env {
 		Scheme:             s.scheme,
 		ContextPrefix:      nil,
 		Extra:              cl.extraEnv(m),
+	}
+	if m.Match != nil {
+		// ProxyPassMatch: SCRIPT_FILENAME is the URL with the groups filled in.
+		cl.scriptBuf = m.Match.Expand(append(cl.scriptBuf[:0], "proxy:"...), []byte(m.ScriptTemplate), cl.path, m.Match.FindSubmatchIndex(cl.path))
+		e.ScriptFilenameBase = cl.scriptBuf
+		e.PrefixLen = len(cl.path)
 	}
 	// UseCanonicalName Off, as Apache by default: the name (and port) the client asked for.
 	name, port := splitHostPort(r.Host)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -42,6 +43,11 @@ type Mapping struct {
 	Sendfile string
 	// Exclude is ProxyPass PATH !: requests under Prefix are not proxied (404).
 	Exclude bool
+	// Match, when set, routes by regular expression on the decoded path
+	// instead of Prefix (ProxyPassMatch); $1... in ScriptTemplate take its
+	// groups to make SCRIPT_FILENAME, e.g. "proxy:scgi://host/$1".
+	Match          *regexp.Regexp
+	ScriptTemplate string
 	// Status serves the status page under Prefix (SetHandler scgate-status),
 	// to clients in Allow (Require ip; empty: everyone).
 	Status bool

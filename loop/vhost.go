@@ -24,6 +24,7 @@ type VirtualHost struct {
 type vhost struct {
 	names       []string
 	mappings    []mapping // longest prefix first
+	regexps     []mapping // ProxyPassMatch, in configuration order, tried first
 	serverName  []byte
 	admin       []byte
 	docRoot     []byte
@@ -50,14 +51,20 @@ func (s *Server) newVhost(v VirtualHost, roots sendfileRoots) (*vhost, error) {
 	}
 	seen := map[string]bool{}
 	for _, m := range v.Mappings {
-		if !strings.HasPrefix(m.Prefix, "/") {
+		if m.Match == nil && !strings.HasPrefix(m.Prefix, "/") {
 			return nil, fmt.Errorf("mapping %q: the path must start with /", m.Prefix)
+		}
+		if m.Match != nil {
+			m.Prefix = m.Match.String()
 		}
 		if seen[m.Prefix] {
 			continue // the virtual host's own mapping wins over an inherited one
 		}
 		seen[m.Prefix] = true
 		mm := mapping{Mapping: m, bal: m.Balancer, prefix: []byte(m.Prefix)}
+		if m.Match != nil {
+			mm.prefix = nil
+		}
 		for _, e := range m.Env {
 			mm.env = append(mm.env, codec.Header{Name: []byte(e.Name), Value: []byte(e.Value)})
 		}
@@ -85,6 +92,10 @@ func (s *Server) newVhost(v VirtualHost, roots sendfileRoots) (*vhost, error) {
 		}
 		if len(mm.bal.Members) == 1 && mm.bal.Name == "" {
 			mm.scriptBase = []byte(mm.bal.Members[0].ScriptFilenameBase)
+		}
+		if m.Match != nil {
+			vh.regexps = append(vh.regexps, mm)
+			continue
 		}
 		vh.mappings = append(vh.mappings, mm)
 	}
@@ -123,6 +134,11 @@ func (s *Server) vhostFor(host []byte) *vhost {
 // route returns the mapping with the longest prefix of p, or nil (also for
 // a ProxyPass ! exclusion).
 func (vh *vhost) route(p []byte) *mapping {
+	for i := range vh.regexps {
+		if vh.regexps[i].Match.Match(p) {
+			return &vh.regexps[i]
+		}
+	}
 	for i := range vh.mappings {
 		if bytes.HasPrefix(p, vh.mappings[i].prefix) {
 			if vh.mappings[i].Exclude {
