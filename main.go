@@ -719,6 +719,9 @@ func (fsx *fileSettings) apply(lc *loop.Config, setFlags map[string]bool) {
 	if c.HeaderTimeout > 0 && !setFlags["header-timeout"] {
 		lc.HeaderTimeout = c.HeaderTimeout
 	}
+	if c.BodyTimeout > 0 {
+		lc.BodyTimeout = c.BodyTimeout
+	}
 	if c.KeepAlive != nil && !*c.KeepAlive {
 		lc.DisableKeepAlive = true
 	}

@@ -288,7 +288,7 @@ func (cl *client) startRequest(n int) {
 			cl.sent100 = true
 			cl.write(codec.Continue100)
 		}
-		cl.ls.arm(&cl.tn, tHead)
+		cl.ls.arm(&cl.tn, tBody)
 		cl.readChunked()
 		return
 	}
@@ -302,7 +302,7 @@ func (cl *client) startRequest(n int) {
 	cl.state = csWait
 	if cl.bodyRemain > 0 {
 		cl.state = csBody
-		cl.ls.arm(&cl.tn, tHead)
+		cl.ls.arm(&cl.tn, tBody)
 		cl.takeBody()
 	}
 	up.start()
@@ -397,7 +397,7 @@ func (cl *client) takeBody() {
 // forwardBody streams newly arrived body bytes, pausing the client when the
 // backend does not keep up.
 func (cl *client) forwardBody() gnet.Action {
-	cl.ls.arm(&cl.tn, tHead)
+	cl.ls.arm(&cl.tn, tBody)
 	if cl.up == nil {
 		// The backend is gone and the answer is out; the rest of the body is junk.
 		cl.c.Discard(-1) //nolint:errcheck
@@ -441,7 +441,7 @@ func (cl *client) readChunked() {
 		return
 	}
 	if !done {
-		cl.ls.arm(&cl.tn, tHead)
+		cl.ls.arm(&cl.tn, tBody)
 		return
 	}
 	cl.ls.disarm(&cl.tn)
@@ -631,7 +631,7 @@ func (cl *client) expire(k timerKind) {
 	if cl.gone {
 		return
 	}
-	if k != tHead || cl.c == nil {
+	if k != tHead && k != tBody || cl.c == nil {
 		cl.kill()
 		return
 	}

@@ -105,7 +105,8 @@ type Config struct {
 	ServerName, ServerAdmin, DocumentRoot string
 	ServerSoftware                        string
 
-	HeaderTimeout   time.Duration // request head (and body reads): 60 s, then 408
+	HeaderTimeout   time.Duration // request head: 60 s, then 408
+	BodyTimeout     time.Duration // silence while reading a request body: HeaderTimeout, then 408
 	IdleTimeout     time.Duration // keep-alive idle: 5 s
 	ResponseTimeout time.Duration // backend silence: 60 s, then 504
 	SendTimeout     time.Duration // a client that stops reading: 60 s
@@ -139,6 +140,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HeaderTimeout <= 0 {
 		c.HeaderTimeout = 60 * time.Second
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = c.HeaderTimeout
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 5 * time.Second

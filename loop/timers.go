@@ -16,7 +16,8 @@ type timerKind uint8
 
 const (
 	tNone    timerKind = iota
-	tHead              // reading a request head or body
+	tHead              // reading a request head
+	tBody              // reading a request body
 	tIdle              // keep-alive: waiting for the next request
 	tSend              // waiting for a client to take what we wrote
 	tLinger            // after our FIN, discarding what the client still sends
@@ -69,6 +70,7 @@ func newLoopState(s *Server, el gnet.EventLoop) *loopState {
 		ls.timers[k].kind = timerKind(k)
 	}
 	ls.timers[tHead].d = s.cfg.HeaderTimeout
+	ls.timers[tBody].d = s.cfg.BodyTimeout
 	ls.timers[tIdle].d = s.cfg.IdleTimeout
 	ls.timers[tSend].d = s.cfg.SendTimeout
 	ls.timers[tLinger].d = lingerTimeout

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/scgate/scgate/loop"
 )
@@ -102,5 +103,24 @@ func TestKeepAliveLimits(t *testing.T) {
 				t.Fatalf("%d responses before the close, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestBodyTimeoutApart(t *testing.T) {
+	be := startApp(t, "127.0.0.1:0").Addr().String()
+	gw := startGateway(t, loop.Config{
+		HeaderTimeout: 30 * time.Second,
+		BodyTimeout:   300 * time.Millisecond,
+		Mappings:      []loop.Mapping{{Prefix: "/scgi-bin/", Backend: mustBackend(t, "scgi://"+be+"/")}},
+	})
+	rc := dialRaw(t, gw)
+	rc.send("POST /scgi-bin/sha256 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part of it")
+	resp, err := http.ReadResponse(rc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 408 {
+		t.Fatalf("a body that stops coming: %d, want 408 after the body timeout", resp.StatusCode)
 	}
 }
