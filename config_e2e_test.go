@@ -329,3 +329,25 @@ func TestProxyPassMatch(t *testing.T) {
 		t.Fatalf("a path the expression does not match: %d, want 404", code)
 	}
 }
+
+func TestSeveralListen(t *testing.T) {
+	a := startApp(t)
+	second := freeAddr(t)
+	first := freeAddr(t)
+	text := "Listen " + first + "\nListen " + second + "\nProxyPass /app/ scgi://" + a + "/\n"
+	bin := buildGateway(t)
+	cmd := exec.Command(bin, "-f", writeConf(t, text))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill() //nolint:errcheck
+		cmd.Wait()         //nolint:errcheck
+	})
+	for _, addr := range []string{first, second} {
+		waitListening(t, addr)
+		if code, body := getBody(t, "http://"+addr+"/app/hello", ""); code != 200 || body != "Hello, world!\n" {
+			t.Fatalf("Listen %s: %d %q", addr, code, body)
+		}
+	}
+}

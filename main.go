@@ -621,9 +621,6 @@ func loadConfigFile(path string, connectTimeout time.Duration) (*fileSettings, e
 			Mappings:     build(v, cfg.Main),
 		})
 	}
-	if len(cfg.Listen) > 1 {
-		fail(cfg.Listen[1].File, cfg.Listen[1].Line, "only one Listen address is supported yet")
-	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -695,6 +692,9 @@ func (fsx *fileSettings) apply(lc *loop.Config, setFlags map[string]bool) {
 	lc.VirtualHosts = fsx.vhosts
 	if len(c.Listen) > 0 && !setFlags["listen"] {
 		lc.Listen = listenAddr(c.Listen[0].Value)
+		for _, l := range c.Listen[1:] {
+			lc.MoreListen = append(lc.MoreListen, listenAddr(l.Value))
+		}
 	}
 	if m := c.Main; m != nil {
 		if m.ServerName != "" && !setFlags["server-name"] {

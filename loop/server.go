@@ -91,9 +91,10 @@ type FileSender interface {
 
 // Config is everything the loop needs; zero fields take the defaults below.
 type Config struct {
-	Listen   string // host:port
-	Loops    int    // event loops; default GOMAXPROCS
-	Mappings []Mapping
+	Listen     string   // host:port
+	MoreListen []string // further host:port addresses (several Listen lines)
+	Loops      int      // event loops; default GOMAXPROCS
+	Mappings   []Mapping
 	// VirtualHosts are name-based virtual hosts chosen by the Host header; the
 	// first is the default. Each also gets Mappings. Empty: one server.
 	VirtualHosts []VirtualHost
@@ -240,7 +241,11 @@ func (s *Server) Start() error {
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	h := &handler{srv: s}
 	go func() {
-		err := gnet.Run(h, "tcp://"+s.cfg.Listen,
+		addrs := []string{"tcp://" + s.cfg.Listen}
+		for _, a := range s.cfg.MoreListen {
+			addrs = append(addrs, "tcp://"+a)
+		}
+		err := gnet.Rotate(h, addrs,
 			gnet.WithNumEventLoop(s.cfg.Loops),
 			gnet.WithReusePort(true),
 			gnet.WithReuseAddr(true),
