@@ -21,7 +21,8 @@ import (
 // counted rather than waited for.
 type AccessLog struct {
 	parts   []logPart
-	headers bool // the format reads request headers
+	headers bool     // the format reads request headers
+	outs    []string // response headers the format reads (%{NAME}o)
 	ch      chan *bytebufferpool.ByteBuffer
 	w       *bufio.Writer
 	done    chan struct{}
@@ -85,8 +86,10 @@ func NewAccessLog(w io.Writer, format string) (*AccessLog, error) {
 		case 'h', 'a', 'l', 'u', 't', 'r', 's', 'b', 'B', 'D', 'T', 'm', 'U', 'q', 'H', 'v':
 		case 'i':
 			a.headers = true
+		case 'o':
+			a.outs = append(a.outs, p.name)
 		default:
-			return nil, fmt.Errorf("LogFormat %q: %%%c is not supported (known: %%h %%a %%l %%u %%t %%r %%>s %%b %%B %%D %%T %%{Header}i %%m %%U %%q %%H %%v)", format, p.code)
+			return nil, fmt.Errorf("LogFormat %q: %%%c is not supported (known: %%h %%a %%l %%u %%t %%r %%>s %%b %%B %%D %%T %%{Header}i %%{Header}o %%m %%U %%q %%H %%v)", format, p.code)
 		}
 		a.parts = append(a.parts, p)
 	}
@@ -139,6 +142,7 @@ type accessRecord struct {
 	sent               int64
 	head               []byte // the request's head as received
 	req                *codec.Request
+	outs               [][]byte // values of the format's %{NAME}o headers, in order; nil when absent
 }
 
 // log formats r and queues the line without blocking.
@@ -146,6 +150,7 @@ func (a *AccessLog) log(r *accessRecord) {
 	b := bytebufferpool.Get()
 	line, _, _ := strings.Cut(string(r.head), "\n") // the request line
 	line = strings.TrimSuffix(line, "\r")
+	outIdx := 0
 	for _, p := range a.parts {
 		if p.code == 0 {
 			b.B = append(b.B, p.lit...)
@@ -193,6 +198,17 @@ func (a *AccessLog) log(r *accessRecord) {
 			}
 		case 'v':
 			b.B = append(b.B, r.serverName...)
+		case 'o':
+			v := []byte(nil)
+			if outIdx < len(r.outs) {
+				v = r.outs[outIdx]
+			}
+			outIdx++
+			if v == nil {
+				b.B = append(b.B, '-')
+			} else {
+				b.B = appendEscaped(b.B, string(v))
+			}
 		case 'i':
 			v, ok := []byte(nil), false
 			if r.req != nil {
@@ -218,6 +234,22 @@ func (a *AccessLog) log(r *accessRecord) {
 		a.dropped.Add(1)
 		bytebufferpool.Put(b)
 	}
+}
+
+// noteResponse keeps the values of the response headers the format reads.
+func (a *AccessLog) noteResponse(dst [][]byte, hs []codec.Header) [][]byte {
+	dst = dst[:0]
+	for _, name := range a.outs {
+		var v []byte
+		for i := range hs {
+			if strings.EqualFold(string(hs[i].Name), name) {
+				v = append([]byte{}, hs[i].Value...)
+				break
+			}
+		}
+		dst = append(dst, v)
+	}
+	return dst
 }
 
 // appendEscaped writes s as Apache does in its log: quotes, backslashes and

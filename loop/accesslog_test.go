@@ -33,7 +33,7 @@ func (l *lockedBuffer) String() string {
 
 func TestAccessLogCombined(t *testing.T) {
 	var out lockedBuffer
-	al, err := loop.NewAccessLog(&out, loop.Combined+" %D %m %U%q %H")
+	al, err := loop.NewAccessLog(&out, loop.Combined+" %D %m %U%q %H \"%{Content-Type}o\"")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,17 +63,17 @@ func TestAccessLogCombined(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("log has %d lines:\n%s", len(lines), out.String())
 	}
-	combined := regexp.MustCompile(`^127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET (\S+) HTTP/1\.1" (\d{3}) (\d+|-) "http://ref\.example/" "(.*)" \d+ GET (\S+) HTTP/1\.1$`)
+	combined := regexp.MustCompile(`^127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET (\S+) HTTP/1\.1" (\d{3}) (\d+|-) "http://ref\.example/" "(.*)" \d+ GET (\S+) HTTP/1\.1 "(.*)"$`)
 	want := [][]string{
-		{"/scgi-bin/hello?x=1", "200", "14", "test-agent", "/scgi-bin/hello?x=1"},
-		{"/nowhere", "404", "", `evil\" agent`, "/nowhere"},
+		{"/scgi-bin/hello?x=1", "200", "14", "test-agent", "/scgi-bin/hello?x=1", "text/plain"},
+		{"/nowhere", "404", "", `evil\" agent`, "/nowhere", "-"},
 	}
 	for i, line := range lines {
 		m := combined.FindStringSubmatch(line)
 		if m == nil {
 			t.Fatalf("line %d is not in the combined format: %q", i, line)
 		}
-		if m[1] != want[i][0] || m[2] != want[i][1] || (want[i][2] != "" && m[3] != want[i][2]) || m[4] != want[i][3] || m[5] != want[i][4] {
+		if m[1] != want[i][0] || m[2] != want[i][1] || (want[i][2] != "" && m[3] != want[i][2]) || m[4] != want[i][3] || m[5] != want[i][4] || m[6] != want[i][5] {
 			t.Errorf("line %d: %q, want fields %q", i, line, want[i])
 		}
 	}

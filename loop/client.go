@@ -86,7 +86,8 @@ type client struct {
 	status     int
 	sent       int64
 	reqLine    []byte
-	forceClose bool // the connection cannot carry another request
+	outVals    [][]byte // response header values for %{NAME}o
+	forceClose bool     // the connection cannot carry another request
 
 	// a copy of the current request's head, for internal redirects and files
 	curHead, nextHead []byte
@@ -222,6 +223,7 @@ func (cl *client) startRequest(n int) {
 		cl.redirected = false
 		if cl.ls.srv.cfg.AccessLog != nil {
 			cl.start, cl.status, cl.sent = time.Now(), 0, 0
+			cl.outVals = cl.outVals[:0]
 			line, _, _ := bytes.Cut(cl.curHead, []byte{'\n'})
 			cl.reqLine = append(cl.reqLine[:0], bytes.TrimRight(line, "\r")...)
 		}
@@ -586,7 +588,7 @@ func (cl *client) endActive() {
 	cl.active = false
 	cl.ls.srv.inflight.Add(-1)
 	if a := cl.ls.srv.cfg.AccessLog; a != nil {
-		rec := accessRecord{remote: cl.remoteIP, start: cl.start, status: cl.status, sent: cl.sent, head: cl.reqLine}
+		rec := accessRecord{remote: cl.remoteIP, start: cl.start, status: cl.status, sent: cl.sent, head: cl.reqLine, outs: cl.outVals}
 		if cl.vh != nil {
 			rec.serverName = cl.vh.serverName
 		}

@@ -317,6 +317,9 @@ func (up *upstream) writeHead() bool {
 	bytebufferpool.Put(b)
 	up.headSent = true
 	cl.status = r.Status
+	if a := s.cfg.AccessLog; a != nil && len(a.outs) > 0 {
+		cl.outVals = a.noteResponse(cl.outVals, h.Headers)
+	}
 	return ok
 }
 
