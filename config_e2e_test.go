@@ -249,8 +249,12 @@ func TestStatusPage(t *testing.T) {
 	a, b := startApp(t), startApp(t)
 	text := "ProxyPass /app/ balancer://pair/\n<Proxy balancer://pair/>\n  BalancerMember scgi://" + a + "/\n  BalancerMember scgi://" + b + "/\n</Proxy>\n" +
 		"<Location /scgate-status>\n  SetHandler scgate-status\n  Require ip 127.0.0.1 ::1\n</Location>\n" +
-		"<Location /closed-status>\n  SetHandler scgate-status\n  Require ip 10.1.2.3\n</Location>\n"
+		"<Location /closed-status>\n  SetHandler scgate-status\n  Require ip 10.1.2.3\n</Location>\n" +
+		"ProxyPass /dead/ scgi://" + freeAddr(t) + "/\n"
 	addr, _ := startGateway(t, "-f", writeConf(t, text))
+	if code, _ := getBody(t, "http://"+addr+"/dead/hello", ""); code != 503 {
+		t.Fatalf("a dead backend: %d, want 503", code)
+	}
 	for range 10 {
 		if code, _ := getBody(t, "http://"+addr+"/app/hello", ""); code != 200 {
 			t.Fatalf("hello: %d", code)
@@ -264,19 +268,24 @@ func TestStatusPage(t *testing.T) {
 		Balancers []struct {
 			Name    string
 			Members []struct {
-				URL      string
-				State    string
-				Requests uint64
-				BytesIn  uint64 `json:"bytes_in"`
+				URL       string
+				State     string
+				Requests  uint64
+				BytesIn   uint64 `json:"bytes_in"`
+				LastError string `json:"last_error"`
 			}
 		}
 	}
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatalf("status json does not parse: %v\n%s", err, body)
 	}
-	if len(st.Balancers) != 1 || st.Balancers[0].Name != "pair" || len(st.Balancers[0].Members) != 2 {
+	if len(st.Balancers) != 2 || st.Balancers[0].Name != "pair" || len(st.Balancers[0].Members) != 2 {
 		t.Fatalf("status json: %+v", st)
 	}
+	if dead := st.Balancers[1]; dead.Members[0].State != "error" || !strings.Contains(dead.Members[0].LastError, "connect") {
+		t.Errorf("the dead member's status: %+v", dead)
+	}
+	st.Balancers = st.Balancers[:1]
 	var total uint64
 	for _, m := range st.Balancers[0].Members {
 		total += m.Requests

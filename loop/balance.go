@@ -193,6 +193,7 @@ func (up *upstream) dialFailed(m *pool.Member, err error) {
 		return
 	}
 	up.ls.srv.cfg.Logger.Warn("backend unreachable", "backend", m.URL, "err", err)
+	m.NoteError(time.Now().UTC().Format(time.RFC3339) + " connect: " + err.Error())
 	m.MarkError(time.Now())
 	up.releaseMember(true)
 	up.tried.Add(up.idx)
@@ -221,6 +222,7 @@ func (up *upstream) resend(err error) bool {
 		return true
 	case up.safe && up.attempts < up.bal.Attempts():
 		up.ls.srv.cfg.Logger.Warn("backend closed without answering; trying another member", "backend", up.m.URL, "err", err)
+		up.m.NoteError(time.Now().UTC().Format(time.RFC3339) + " closed without answering")
 		up.m.MarkError(time.Now())
 		up.releaseMember(true)
 		up.tried.Add(up.idx)

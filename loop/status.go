@@ -28,6 +28,8 @@ type StatusMember struct {
 	InFlight int64  `json:"in_flight"`
 	BytesIn  uint64 `json:"bytes_in"`
 	BytesOut uint64 `json:"bytes_out"`
+	// LastError is the member's last failure, with its time; "" when none.
+	LastError string `json:"last_error"`
 }
 
 // StatusBalancer is one balancer on the status page.
@@ -60,7 +62,7 @@ func (s *Server) Status() Status {
 		for _, mem := range b.Members {
 			ms := mem.Stats()
 			sb.Members = append(sb.Members, StatusMember{URL: mem.URL, State: ms.State, Requests: ms.Requests,
-				Failures: ms.Failures, InFlight: ms.InFlight, BytesIn: ms.BytesIn, BytesOut: ms.BytesOut})
+				Failures: ms.Failures, InFlight: ms.InFlight, BytesIn: ms.BytesIn, BytesOut: ms.BytesOut, LastError: ms.LastError})
 		}
 		st.Balancers = append(st.Balancers, sb)
 	}
@@ -165,11 +167,11 @@ func writeStatusHTML(w *bytes.Buffer, st *Status) {
 	w.WriteString("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\"><title>scgate status</title></head><body>\n")
 	fmt.Fprintf(w, "<h1>scgate status</h1>\n<p>Requests in flight: %d</p>\n", st.InFlight)
 	for _, b := range st.Balancers {
-		fmt.Fprintf(w, "<h2>%s (%s)</h2>\n<table border=\"1\"><tr><th>member</th><th>state</th><th>requests</th><th>failures</th><th>in flight</th><th>bytes in</th><th>bytes out</th></tr>\n",
+		fmt.Fprintf(w, "<h2>%s (%s)</h2>\n<table border=\"1\"><tr><th>member</th><th>state</th><th>requests</th><th>failures</th><th>in flight</th><th>bytes in</th><th>bytes out</th><th>last error</th></tr>\n",
 			html.EscapeString(b.Name), html.EscapeString(b.Method))
 		for _, m := range b.Members {
-			fmt.Fprintf(w, "<tr><td>%s</td><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td></tr>\n",
-				html.EscapeString(m.URL), html.EscapeString(m.State), m.Requests, m.Failures, m.InFlight, m.BytesIn, m.BytesOut)
+			fmt.Fprintf(w, "<tr><td>%s</td><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%s</td></tr>\n",
+				html.EscapeString(m.URL), html.EscapeString(m.State), m.Requests, m.Failures, m.InFlight, m.BytesIn, m.BytesOut, html.EscapeString(m.LastError))
 		}
 		w.WriteString("</table>\n")
 	}

@@ -236,6 +236,9 @@ func (up *upstream) relay(buf []byte) (int, relayAction) {
 		}
 		if err != nil {
 			up.ls.srv.cfg.Logger.Warn("malformed backend response", "backend", up.backendName(), "err", err)
+			if up.m != nil {
+				up.m.NoteError(time.Now().UTC().Format(time.RFC3339) + " malformed response: " + err.Error())
+			}
 			up.fail(502)
 			return len(buf), actClose
 		}
@@ -589,5 +592,8 @@ func (up *upstream) expire(timerKind) {
 		return
 	}
 	up.ls.srv.cfg.Logger.Warn("backend timed out", "backend", up.backendName())
+	if up.m != nil {
+		up.m.NoteError(time.Now().UTC().Format(time.RFC3339) + " timed out")
+	}
 	up.fail(504)
 }

@@ -23,6 +23,7 @@ type Member struct {
 	bytesOut   atomic.Uint64
 	hcChecks   atomic.Uint64
 	hcFailures atomic.Uint64
+	lastError  atomic.Pointer[string]
 }
 
 // MemberParams are Apache's worker parameters that mean something for SCGI.
@@ -359,6 +360,7 @@ type MemberStats struct {
 	BytesIn, BytesOut    uint64
 	State                string // "ok", "error", "hc-down", "disabled", "standby"
 	HCChecks, HCFailures uint64 // health probes made, and how many failed
+	LastError            string // the last failure noted, "" when none
 }
 
 // Stats returns the member's counters and state.
@@ -371,6 +373,9 @@ func (m *Member) Stats() MemberStats {
 		BytesOut:   m.bytesOut.Load(),
 		HCChecks:   m.hcChecks.Load(),
 		HCFailures: m.hcFailures.Load(),
+	}
+	if e := m.lastError.Load(); e != nil {
+		s.LastError = *e
 	}
 	switch {
 	case m.Params.Disabled:
@@ -385,6 +390,11 @@ func (m *Member) Stats() MemberStats {
 		s.State = "ok"
 	}
 	return s
+}
+
+// NoteError records why the member last failed a request, for the status page.
+func (m *Member) NoteError(msg string) {
+	m.lastError.Store(&msg)
 }
 
 // HealthDown reports whether health checks have taken the member down.
