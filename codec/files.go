@@ -229,24 +229,21 @@ func ParseRange(v []byte, size int64) (start, end int64, res RangeResult) {
 	return first, min(last, size-1), RangeOK
 }
 
-// parseDecimalSat parses a non-empty run of ASCII digits, saturating at the largest int64.
+// parseDecimalSat is parseDecimal, saturating at the largest int64 instead
+// of failing on overflow.
 func parseDecimalSat(b []byte) (int64, bool) {
+	if n, ok := parseDecimal(b); ok {
+		return n, true
+	}
 	if len(b) == 0 {
 		return 0, false
 	}
-	var n int64
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		d := int64(c - '0')
-		if n > (1<<63-1-d)/10 {
-			n = 1<<63 - 1
-			continue
-		}
-		n = n*10 + d
 	}
-	return n, true
+	return 1<<63 - 1, true
 }
 
 // AppendContentRange appends the Content-Range value "bytes start-end/size".
