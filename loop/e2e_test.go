@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -1295,5 +1296,71 @@ func TestResponseHeadInPieces(t *testing.T) {
 		if resp.StatusCode != 200 || string(body) != "split\n" || resp.Header.Get("Content-Type") != "text/plain" {
 			t.Fatalf("head sent in three writes: %q %q %q", resp.Status, resp.Header, body)
 		}
+	}
+}
+
+// TestUploadWhileConnecting uploads a body larger than the pause threshold
+// while the backend's connect is still in progress (its accept queue is full,
+// so the first SYN is dropped and retried a second later). The body queued
+// during the dial must not count as pending once it has been written, or the
+// client stays paused until the body timeout.
+func TestUploadWhileConnecting(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "backlog0")
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := ln.Addr().String()
+	// Fill the accept queue so the gateway's SYN is dropped.
+	for i := 0; i < 4; i++ {
+		if c, err := net.DialTimeout("tcp", be, 100*time.Millisecond); err == nil {
+			defer c.Close()
+		}
+	}
+	served := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		served <- app.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-served
+	})
+
+	gw := startGateway(t, loop.Config{
+		Loops:       1,
+		BodyTimeout: 10 * time.Second,
+		Mappings:    []loop.Mapping{{Prefix: "/scgi-bin/", Backend: mustBackend(t, "scgi://"+be+"/")}},
+	})
+	const n = 32 << 20
+	want := patternSHA(t, n)
+	req, err := http.NewRequest("POST", "http://"+gw+"/scgi-bin/sha256", app.PatternReader(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = n
+	start := time.Now()
+	resp, err := newClient(t).Do(req)
+	if err != nil {
+		t.Fatalf("after %v: %v", time.Since(start), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%d %s\n", n, want); resp.StatusCode != 200 || string(body) != got {
+		t.Errorf("%q %q, want 200 %q", resp.Status, body, got)
 	}
 }

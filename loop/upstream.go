@@ -110,7 +110,9 @@ func (up *upstream) pending() int {
 	if up.c != nil {
 		n = up.c.OutboundBuffered()
 	}
-	if up.out != nil {
+	if up.out != nil && up.c == nil {
+		// Dialing or parked: out is queued. Once connected it is only the
+		// copy kept for a resend, already in the socket or its buffer.
 		n += len(up.out.B)
 	}
 	return n
