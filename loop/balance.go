@@ -2,9 +2,11 @@ package loop
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/scgate/scgate/codec"
 	"github.com/scgate/scgate/pool"
@@ -155,12 +157,35 @@ func (up *upstream) noMember(why string) {
 	up.fail(503)
 }
 
-// dial connects off the loop and enrolls the connection on the client's loop.
+// dial connects to the member: on the loop itself where it can
+// (connect_linux.go), else off the loop, enrolling the connection on the
+// client's loop.
 func (up *upstream) dial() {
 	up.fromSpare = false
+	m := up.m
+	// A refusal can come back while the request is written in OnOpen.
+	up.connecting = true
+	c, inProgress, err := up.ls.connectRaw(m.Backend, up, up.cl.state == csBody)
+	switch {
+	case err == nil:
+		if up.dead || up.c != c {
+			return // refused and moved on, or answered already
+		}
+		if inProgress {
+			up.ls.armBackend(&up.tn, m.ConnectTimeout)
+			return
+		}
+		up.connecting = false
+		up.armTimeout()
+		return
+	case err != errSlowPath:
+		up.connecting = false
+		up.dialFailed(m, err)
+		return
+	}
+	up.connecting = false
 	up.ls.armBackend(&up.tn, up.m.Params.Timeout)
 	el := up.ls.el
-	m := up.m
 	go func() {
 		if err := connectOnLoop(el, m, up); err != nil {
 			el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { //nolint:errcheck
@@ -169,6 +194,27 @@ func (up *upstream) dial() {
 			}))
 		}
 	}()
+}
+
+// errSlowPath is connectRaw's way of asking for the dialing goroutine.
+var errSlowPath = errors.New("connect on the loop unavailable")
+
+// errConnectTimeout is a connect on the loop that outlived the member's
+// connectiontimeout.
+var errConnectTimeout = errors.New("connect: timed out")
+
+// refused reports whether a connection closed with err never got connected.
+func refused(c gnet.Conn, err error) bool {
+	if connectErr(err) {
+		return true
+	}
+	soerr, e := unix.GetsockoptInt(c.Fd(), unix.SOL_SOCKET, unix.SO_ERROR)
+	return e == nil && soerr != 0 && connectErr(unix.Errno(soerr))
+}
+
+func connectErr(err error) bool {
+	return errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ENETUNREACH) ||
+		errors.Is(err, unix.EHOSTUNREACH) || errors.Is(err, unix.ETIMEDOUT)
 }
 
 // connectOnLoop dials m and enrolls the connection on el with ctx as its
@@ -190,6 +236,14 @@ func connectOnLoop(el gnet.EventLoop, m *pool.Member, ctx any) error {
 // one: nothing has reached a backend yet, so the retry is invisible.
 func (up *upstream) dialFailed(m *pool.Member, err error) {
 	if up.dead || up.m != m {
+		return
+	}
+	if up.sentLate {
+		// Body bytes went to the socket that never connected and are
+		// gone: the request cannot be sent again.
+		up.ls.srv.cfg.Logger.Warn("backend unreachable", "backend", m.URL, "err", err)
+		m.MarkError(time.Now())
+		up.fail(503)
 		return
 	}
 	up.ls.srv.cfg.Logger.Warn("backend unreachable", "backend", m.URL, "err", err)

@@ -334,6 +334,12 @@ func (cl *client) fillEnv(m *mapping, contentLength int64) *codec.Env {
 		ContextPrefix:      nil,
 		Extra:              cl.extraEnv(m),
 	}
+	if b := m.bal; b != nil && len(b.Members) == 1 && b.Members[0] != nil && b.Members[0].Backend != nil && b.Name == b.Members[0].URL {
+		// A plain ProxyPass URL runs as a one-member balancer named after that URL
+		// (pool.Single): Apache names the worker, proxy:scgi://host[:port]/, not a balancer.
+		cl.scriptBuf = append(cl.scriptBuf[:0], b.Members[0].ScriptFilenameBase...)
+		e.ScriptFilenameBase = cl.scriptBuf
+	}
 	if m.Match != nil {
 		// ProxyPassMatch: SCRIPT_FILENAME is the URL with the groups filled in.
 		cl.scriptBuf = m.Match.Expand(append(cl.scriptBuf[:0], "proxy:"...), []byte(m.ScriptTemplate), cl.path, m.Match.FindSubmatchIndex(cl.path))
@@ -344,6 +350,21 @@ func (cl *client) fillEnv(m *mapping, contentLength int64) *codec.Env {
 	name, port := splitHostPort(r.Host)
 	switch {
 	case len(name) > 0:
+		// Apache drops a trailing dot and lower-cases the name (vhost.c fix_hostname);
+		// HTTP_HOST keeps what was sent. The copy is only made for an upper-case name.
+		if len(name) > 1 && name[len(name)-1] == '.' {
+			name = name[:len(name)-1]
+		}
+		if bytes.IndexFunc(name, func(r rune) bool { return 'A' <= r && r <= 'Z' }) >= 0 {
+			lower := make([]byte, len(name))
+			for i, c := range name {
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				lower[i] = c
+			}
+			name = lower
+		}
 		e.ServerName = name
 		if len(port) > 0 {
 			e.ServerPort = port

@@ -1305,7 +1305,7 @@ func TestResponseHeadInPieces(t *testing.T) {
 // during the dial must not count as pending once it has been written, or the
 // client stays paused until the body timeout.
 func TestUploadWhileConnecting(t *testing.T) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -475,6 +475,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		ls := h.srv.loopFor(c.EventLoop())
 		cl := newClient(ls, c)
 		c.SetContext(cl)
+		ls.raw.learn(c)
 		return nil, gnet.None
 	}
 }

@@ -62,6 +62,8 @@ type loopState struct {
 	refills      chan *pool.Member // to this loop's refiller goroutine
 	sweeper      gnet.Runnable
 	scratch      []byte
+	raw          rawDialer // connecting on the loop (connect_linux.go)
+	iov          [5][]byte // scratch for one Writev
 }
 
 func newLoopState(s *Server, el gnet.EventLoop) *loopState {

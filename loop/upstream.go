@@ -45,20 +45,22 @@ type upstream struct {
 	mp *mapping
 
 	// the member: who was asked, and who may be asked next
-	bal       *pool.Balancer
-	m         *pool.Member // acquired (counted in flight) while set
-	idx       int
-	tried     pool.Tried
-	attempts  int
-	key       []byte
-	hasKey    bool
-	route     []byte
-	fromSpare bool  // the connection was a warm spare
-	resent    bool  // already sent again once after a spare died unanswered
-	safe      bool  // the method may be repeated on another member
-	sentLate  bool  // body bytes went straight to the connection, so out no longer holds the whole request
-	bytesIn   int64 // from the backend
-	bytesOut  int64 // to the backend
+	bal        *pool.Balancer
+	m          *pool.Member // acquired (counted in flight) while set
+	idx        int
+	tried      pool.Tried
+	attempts   int
+	key        []byte
+	hasKey     bool
+	route      []byte
+	fromSpare  bool  // the connection was a warm spare
+	inTraffic  bool  // inside onTraffic, which closes the connection itself once released
+	connecting bool  // connected on the loop, TCP handshake not known to be done: the connect timeout runs
+	resent     bool  // already sent again once after a spare died unanswered
+	safe       bool  // the method may be repeated on another member
+	sentLate   bool  // body bytes went straight to the connection, so out no longer holds the whole request
+	bytesIn    int64 // from the backend
+	bytesOut   int64 // to the backend
 
 	state    upState
 	dead     bool // given up: its OnOpen or OnClose only cleans up
@@ -89,6 +91,9 @@ func (up *upstream) backendName() string {
 
 // armTimeout starts the backend timeout: the member's own, or the default.
 func (up *upstream) armTimeout() {
+	if up.connecting {
+		return // the connect timeout runs until the backend is known to be there
+	}
 	var d time.Duration
 	if up.m != nil {
 		d = up.m.Params.Timeout
@@ -174,8 +179,8 @@ func (up *upstream) connected(c gnet.Conn) gnet.Action {
 	// prefix. out is kept until the answer starts, to send it again elsewhere
 	// if this connection dies unanswered.
 	c.Write(up.out.B) //nolint:errcheck
-	if up.dead {
-		return gnet.None
+	if up.dead || up.c != c {
+		return gnet.None // the write failed and the request moved on
 	}
 	up.armTimeout()
 	cl := up.cl
@@ -191,6 +196,10 @@ func (up *upstream) onTraffic() gnet.Action {
 		up.c.Discard(-1) //nolint:errcheck
 		return gnet.Close
 	}
+	if up.connecting {
+		up.connecting = false
+		up.armTimeout()
+	}
 	cl := up.cl
 	if cl.c == nil {
 		// The client is parked: keep the bytes and call it back.
@@ -200,9 +209,15 @@ func (up *upstream) onTraffic() gnet.Action {
 		return gnet.None
 	}
 	buf, _ := up.c.Peek(-1)
+	c := up.c
+	up.inTraffic = true
 	used, act := up.relay(buf)
-	if up.c != nil && used > 0 { // Discard(0) would drop everything
-		up.c.Discard(used) //nolint:errcheck
+	up.inTraffic = false
+	if up.c == c && used > 0 { // Discard(0) would drop everything
+		c.Discard(used) //nolint:errcheck
+	}
+	if up.dead {
+		return gnet.Close
 	}
 	switch act {
 	case actClose:
@@ -253,17 +268,21 @@ func (up *upstream) relay(buf []byte) (int, relayAction) {
 			up.internalRedirect(target)
 			return len(buf), actClose
 		}
-		if !up.writeHead() {
-			up.abort()
-			return len(buf), actClose
-		}
 		used = n
 		up.bytesIn += int64(n)
 		buf = buf[n:]
 		up.state = usBody
+		// The head and the body bytes that came with it leave in one write.
+		if !up.writeHead(buf) {
+			up.abort()
+			return used + len(buf), actClose
+		}
+		used += len(buf)
+		up.bytesIn += int64(len(buf))
+		buf = nil
 	}
 	up.armTimeout()
-	if len(buf) > 0 && !up.writeBody(buf) {
+	if len(buf) > 0 && !up.writeBody(nil, buf) {
 		up.abort()
 		return used + len(buf), actClose
 	}
@@ -279,8 +298,9 @@ func (up *upstream) relay(buf []byte) (int, relayAction) {
 	return used, actNone
 }
 
-// writeHead sends the client the HTTP head for the backend's CGI head.
-func (up *upstream) writeHead() bool {
+// writeHead sends the client the HTTP head for the backend's CGI head,
+// followed by body, the first bytes of the body.
+func (up *upstream) writeHead(body []byte) bool {
 	cl := up.cl
 	s := up.ls.srv
 	r := &up.resp
@@ -308,9 +328,9 @@ func (up *upstream) writeHead() bool {
 		up.mode = bodyClose
 		cl.keepAlive = false
 	}
-	if cl.bodyRemain > 0 {
-		cl.keepAlive = false // the backend answered before reading the whole body
-	}
+	// A backend may answer while the body still streams in (an echo does):
+	// whether the connection can be kept is known only at the end, when
+	// requestDone closes it if the backend stopped short of the body.
 	if cl.keepAlive && s.isStopping() {
 		cl.keepAlive = false
 	}
@@ -318,38 +338,52 @@ func (up *upstream) writeHead() bool {
 	h.KeepAlive = cl.keepAlive && cl.minor == 0
 	b := bytebufferpool.Get()
 	b.B = codec.AppendResponseHead(b.B[:0], &h, s.date.Get(), s.server)
-	ok := cl.write(b.B)
-	bytebufferpool.Put(b)
 	up.headSent = true
 	cl.status = r.Status
 	if a := s.cfg.AccessLog; a != nil && len(a.outs) > 0 {
 		cl.outVals = a.noteResponse(cl.outVals, h.Headers)
 	}
+	ok := up.writeBody(b.B, body)
+	bytebufferpool.Put(b) // gnet copied what the socket did not take
 	return ok
 }
 
-func (up *upstream) writeBody(p []byte) bool {
+// writeBody frames body bytes p for the client and writes them, after head
+// when there is one, in a single system call.
+func (up *upstream) writeBody(head, p []byte) bool {
 	cl := up.cl
-	switch up.mode {
-	case bodyLength:
-		if int64(len(p)) > up.remain {
-			p = p[:up.remain] // what a backend sends past its Content-Length is dropped
-		}
-		up.remain -= int64(len(p))
-		cl.sent += int64(len(p))
-		return cl.write(p)
-	case bodyChunked:
-		if cl.gone || cl.c == nil {
-			return false
-		}
-		cl.sent += int64(len(p))
-		hdr := codec.AppendChunkHeader(cl.chunkHdr[:0], len(p))
-		cl.c.Writev([][]byte{hdr, p, crlf}) //nolint:errcheck
-		return !cl.gone
-	case bodyClose:
-		cl.sent += int64(len(p))
-		return cl.write(p)
+	if cl.gone || cl.c == nil {
+		return false
 	}
+	iov := cl.ls.iov[:0]
+	if len(head) > 0 {
+		iov = append(iov, head)
+	}
+	if len(p) > 0 {
+		switch up.mode {
+		case bodyLength:
+			if int64(len(p)) > up.remain {
+				p = p[:up.remain] // what a backend sends past its Content-Length is dropped
+			}
+			up.remain -= int64(len(p))
+			cl.sent += int64(len(p))
+			iov = append(iov, p)
+		case bodyChunked:
+			cl.sent += int64(len(p))
+			iov = append(iov, codec.AppendChunkHeader(cl.chunkHdr[:0], len(p)), p, crlf)
+		case bodyClose:
+			cl.sent += int64(len(p))
+			iov = append(iov, p)
+		}
+	}
+	switch len(iov) {
+	case 0:
+	case 1:
+		cl.c.Write(iov[0]) //nolint:errcheck
+	default:
+		cl.c.Writev(iov) //nolint:errcheck
+	}
+	clear(iov)
 	return !cl.gone
 }
 
@@ -418,10 +452,14 @@ func (up *upstream) release(failed bool) {
 		bytebufferpool.Put(up.out)
 		up.out = nil
 	}
-	if up.c != nil {
-		up.c.Close() //nolint:errcheck
-	} else {
+	switch {
+	case up.c == nil:
 		up.park.closeFd()
+	case up.inTraffic:
+		// onTraffic returns Close: gnet closes it there, without the
+		// wake-up an asynchronous Close costs.
+	default:
+		up.c.Close() //nolint:errcheck
 	}
 	up.park.dropStash()
 }
@@ -437,6 +475,12 @@ func (up *upstream) onClose(c gnet.Conn, err error) {
 		return
 	}
 	if up.dead {
+		return
+	}
+	if up.connecting && up.bytesIn == 0 && refused(c, err) {
+		up.connecting = false
+		up.restart()
+		up.dialFailed(up.m, err)
 		return
 	}
 	if up.state == usHead && up.bytesIn == 0 && c.InboundBuffered() == 0 && up.resend(err) {
@@ -591,6 +635,18 @@ func (up *upstream) flushParked() {
 
 func (up *upstream) expire(timerKind) {
 	if up.dead {
+		return
+	}
+	if up.connecting {
+		up.connecting = false
+		if c := up.c; c != nil && connectPending(c.Fd()) {
+			c.SetContext(nil) // its OnClose is nobody's business now
+			c.Close()         //nolint:errcheck
+			up.restart()
+			up.dialFailed(up.m, errConnectTimeout)
+			return
+		}
+		up.armTimeout() // connected: the backend's own time starts
 		return
 	}
 	up.ls.srv.cfg.Logger.Warn("backend timed out", "backend", up.backendName())

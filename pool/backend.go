@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -35,6 +36,11 @@ type Backend struct {
 	ConnectTimeout time.Duration
 
 	dialer net.Dialer
+	// resolved is the TCP address once known: an IP literal from the URL,
+	// or what the first successful dial of a host name reached (Apache too
+	// resolves a worker's name once). Loops that connect without a resolver
+	// use it.
+	resolved atomic.Pointer[netip.AddrPort]
 
 	inflight atomic.Int64
 	requests atomic.Uint64
@@ -92,6 +98,12 @@ func ParseBackend(raw string) (*Backend, error) {
 		path += "/"
 	}
 	b.ScriptFilenameBase = "proxy:scgi://" + authority + path
+	if b.Network == "tcp" {
+		if ip, err := netip.ParseAddr(host); err == nil {
+			ap := netip.AddrPortFrom(ip, uint16(p))
+			b.resolved.Store(&ap)
+		}
+	}
 	return b, nil
 }
 
@@ -109,7 +121,23 @@ func (b *Backend) Dial(ctx context.Context) (net.Conn, error) {
 	d.Timeout = b.ConnectTimeout
 	// One SCGI request per connection: TCP keep-alive probes would only add syscalls.
 	d.KeepAlive = -1
-	return d.DialContext(ctx, b.Network, b.Address)
+	c, err := d.DialContext(ctx, b.Network, b.Address)
+	if err == nil && b.resolved.Load() == nil {
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			ap := ta.AddrPort()
+			b.resolved.CompareAndSwap(nil, &ap)
+		}
+	}
+	return c, err
+}
+
+// Resolved returns the backend's TCP address once it is known without a
+// lookup (see Backend.resolved).
+func (b *Backend) Resolved() (netip.AddrPort, bool) {
+	if ap := b.resolved.Load(); ap != nil {
+		return *ap, true
+	}
+	return netip.AddrPort{}, false
 }
 
 // Begin counts a request sent to the backend; End closes it, with failed
