@@ -95,9 +95,17 @@ func startApp(t *testing.T) string {
 // listens, and kills it when the test ends (showing its log if it failed).
 func startGateway(t *testing.T, args ...string) (addr string, cmd *exec.Cmd) {
 	t.Helper()
-	bin := buildGateway(t)
 	addr = freeAddr(t)
-	cmd = exec.Command(bin, append([]string{"-listen", addr}, args...)...)
+	cmd = runGateway(t, append([]string{"-listen", addr}, args...)...)
+	waitListening(t, addr)
+	return addr, cmd
+}
+
+// runGateway starts the binary with args and kills it when the test ends
+// (showing its log if it failed).
+func runGateway(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(buildGateway(t), args...)
 	logs := new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -110,8 +118,7 @@ func startGateway(t *testing.T, args ...string) (addr string, cmd *exec.Cmd) {
 			t.Logf("gateway log:\n%s", logs.String())
 		}
 	})
-	waitListening(t, addr)
-	return addr, cmd
+	return cmd
 }
 
 // buildGateway compiles this package into a temporary binary.

@@ -23,8 +23,11 @@ const maxLeadingBlankLines = 10
 // Request is a parsed HTTP/1.x request head. A warm Request parses without allocating.
 type Request struct {
 	Method []byte
-	// Target is the raw request-target (REQUEST_URI): origin form, "*", or an
-	// absolute-form target reduced to its path and query.
+	// URI is the request-target exactly as sent (REQUEST_URI, which Apache
+	// takes from the request line, absolute form included).
+	URI []byte
+	// Target is the request-target in origin form: "*", or an absolute-form
+	// target reduced to its path and query.
 	Target []byte
 	// Path is Target up to the first '?', still percent-encoded.
 	Path []byte
@@ -55,7 +58,7 @@ type Request struct {
 // Reset clears r for reuse, keeping the capacity of its Headers.
 func (r *Request) Reset() {
 	r.Method = nil
-	r.Target = nil
+	r.URI, r.Target = nil, nil
 	r.Path = nil
 	r.Query = nil
 	r.HasQuery = false
@@ -306,6 +309,7 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // parseTarget validates the request-target and fills Target, Path, Query and, for absolute form, Host.
 func (r *Request) parseTarget(t []byte) error {
+	r.URI = t
 	for _, c := range t {
 		// Raw bytes >= 0x80 are let through as Apache does; '#' never belongs in a request-target.
 		if c < 0x21 || c == 0x7f || c == '#' {

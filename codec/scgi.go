@@ -238,7 +238,7 @@ func (w *scgiWriter) env(e *Env) {
 	}
 	w.kv(varRequestMethod, req.Method)
 	w.kv(varQueryString, req.Query)
-	w.kv(varRequestURI, req.Target)
+	w.kv(varRequestURI, req.URI)
 	prefix, rest := splitPrefix(e)
 	if !e.SplitPathInfo {
 		w.kv(varScriptName, e.DecodedPath)

@@ -532,3 +532,35 @@ func TestBalancerHealthChecks(t *testing.T) {
 		t.Fatalf("healthy member is %q", st)
 	}
 }
+
+// TestConnectTimeout: a member whose connect never completes (its accept
+// queue is full) is given up after its connectiontimeout; the request goes
+// to the next member, and with no other member it gets 503, not 504.
+func TestConnectTimeout(t *testing.T) {
+	stalled := stalledListener(t).Addr().String()
+	good := startApp(t, "127.0.0.1:0").Addr().String()
+	b := mustBalancer(t, nil, mustMember(t, stalled, "connectiontimeout=300ms"), mustMember(t, good))
+	alone := mustBackend(t, "scgi://"+stalled+"/")
+	alone.ConnectTimeout = 300 * time.Millisecond
+	gw := balancerGateway(t, b, func(cfg *loop.Config) {
+		cfg.Loops = 1
+		cfg.Mappings = append(cfg.Mappings, loop.Mapping{Prefix: "/alone/", Backend: alone})
+	})
+	c := newClient(t)
+	for i := range 4 {
+		start := time.Now()
+		if got := whoami(t, c, gw, nil); got != good {
+			t.Errorf("request %d answered by %q, want %s", i, got, good)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("request %d took %v", i, d)
+		}
+	}
+	if st := b.Members[0].Stats(); st.Failures == 0 {
+		t.Errorf("stalled member: %+v, want a failure counted", st)
+	}
+	resp, body := get(t, c, "http://"+gw+"/alone/hello")
+	if resp.StatusCode != 503 {
+		t.Errorf("single stalled backend: %q %q, want 503", resp.Status, body)
+	}
+}

@@ -247,6 +247,12 @@ func (cl *client) startRequest(n int) {
 	cl.sent100 = false
 	cl.bodyRemain = 0
 
+	if string(r.Target) == "*" && string(r.Method) == "OPTIONS" {
+		// About the server itself, answered here as Apache does.
+		cl.consume(n)
+		cl.replyOptions()
+		return
+	}
 	var err error
 	cl.path, err = codec.DecodePath(cl.path[:0], r.Path)
 	if err != nil {
@@ -334,19 +340,16 @@ func (cl *client) fillEnv(m *mapping, contentLength int64) *codec.Env {
 		ContextPrefix:      nil,
 		Extra:              cl.extraEnv(m),
 	}
-	if b := m.bal; b != nil && len(b.Members) == 1 && b.Members[0] != nil && b.Members[0].Backend != nil && b.Name == b.Members[0].URL {
-		// A plain ProxyPass URL runs as a one-member balancer named after that URL
-		// (pool.Single): Apache names the worker, proxy:scgi://host[:port]/, not a balancer.
-		cl.scriptBuf = append(cl.scriptBuf[:0], b.Members[0].ScriptFilenameBase...)
-		e.ScriptFilenameBase = cl.scriptBuf
-	}
 	if m.Match != nil {
 		// ProxyPassMatch: SCRIPT_FILENAME is the URL with the groups filled in.
 		cl.scriptBuf = m.Match.Expand(append(cl.scriptBuf[:0], "proxy:"...), []byte(m.ScriptTemplate), cl.path, m.Match.FindSubmatchIndex(cl.path))
 		e.ScriptFilenameBase = cl.scriptBuf
 		e.PrefixLen = len(cl.path)
 	}
-	// UseCanonicalName Off, as Apache by default: the name (and port) the client asked for.
+	// UseCanonicalName Off, as Apache by default: the name and port the
+	// client asked for; without a port in Host, ServerName's port, else the
+	// scheme's (UseCanonicalPhysicalPort Off: never the port we listen on).
+	e.ServerPort = cl.vh.serverPort
 	name, port := splitHostPort(r.Host)
 	switch {
 	case len(name) > 0:
@@ -530,6 +533,23 @@ func (cl *client) reply(status int) {
 		return
 	}
 	cl.requestDone(!closeAfter)
+}
+
+var allowHeader = []codec.Header{{Name: []byte("Allow"), Value: []byte("GET, HEAD, POST, OPTIONS")}}
+
+// replyOptions answers "OPTIONS *" with the methods the gateway passes on.
+func (cl *client) replyOptions() {
+	s := cl.ls.srv
+	b := bytebufferpool.Get()
+	b.B = codec.AppendResponseHead(b.B[:0], &codec.ResponseHead{
+		Minor: cl.minor, Status: 200, Headers: allowHeader, Close: !cl.keepAlive,
+	}, s.date.Get(), s.server)
+	cl.status = 200
+	ok := cl.write(b.B)
+	bytebufferpool.Put(b)
+	if ok {
+		cl.requestDone(cl.keepAlive)
+	}
 }
 
 // requestDone ends the current exchange: the connection either waits for the

@@ -301,7 +301,6 @@ func TestCGIVariablesGet(t *testing.T) {
 		cfg.ServerAdmin = "ops@example.com"
 		cfg.DocumentRoot = "/srv/e2e"
 	})
-	_, gwPort, _ := net.SplitHostPort(f.gw)
 	rc := dialRaw(t, f.gw)
 	rc.send("GET /scgi-bin/app/env?y=1&z=%41+b HTTP/1.1\r\n" +
 		"Host: example.com\r\n" +
@@ -323,7 +322,7 @@ func TestCGIVariablesGet(t *testing.T) {
 		{"SERVER_SOFTWARE", "scgate-e2e"},
 		{"SERVER_NAME", "example.com"},
 		{"SERVER_ADDR", "127.0.0.1"},
-		{"SERVER_PORT", gwPort},
+		{"SERVER_PORT", "80"}, // Host has no port: the scheme's, as Apache (not the port we listen on)
 		{"REMOTE_ADDR", "127.0.0.1"},
 		{"DOCUMENT_ROOT", "/srv/e2e"},
 		{"REQUEST_SCHEME", "http"},
@@ -366,7 +365,7 @@ func TestCGIVariablesGet(t *testing.T) {
 
 func TestCGIServerName(t *testing.T) {
 	f := newFixture(t, func(cfg *loop.Config, _ string) { cfg.ServerName = "gw.example" })
-	_, gwPort, _ := net.SplitHostPort(f.gw)
+
 	// UseCanonicalName Off: the name and port the client asked for.
 	for _, tc := range []struct {
 		name, req string
@@ -380,7 +379,7 @@ func TestCGIServerName(t *testing.T) {
 			"HTTP_HOST": "[::1]:8082", "SERVER_NAME": "[::1]", "SERVER_PORT": "8082",
 		}},
 		{"no Host in HTTP/1.0", "GET /scgi-bin/env? HTTP/1.0\r\n\r\n", map[string]string{
-			"SERVER_NAME": "gw.example", "SERVER_PORT": gwPort, "SERVER_PROTOCOL": "HTTP/1.0",
+			"SERVER_NAME": "gw.example", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.0",
 			"QUERY_STRING": "", "REQUEST_URI": "/scgi-bin/env?",
 		}},
 		{"absolute form", "GET http://abs.example:9000/scgi-bin/env?q HTTP/1.1\r\nHost: other.example\r\n\r\n", map[string]string{
@@ -1305,29 +1304,8 @@ func TestResponseHeadInPieces(t *testing.T) {
 // during the dial must not count as pending once it has been written, or the
 // client stays paused until the body timeout.
 func TestUploadWhileConnecting(t *testing.T) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	f := os.NewFile(uintptr(fd), "backlog0")
-	ln, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := stalledListener(t)
 	be := ln.Addr().String()
-	// Fill the accept queue so the gateway's SYN is dropped.
-	for i := 0; i < 4; i++ {
-		if c, err := net.DialTimeout("tcp", be, 100*time.Millisecond); err == nil {
-			defer c.Close()
-		}
-	}
 	served := make(chan error, 1)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
@@ -1363,4 +1341,34 @@ func TestUploadWhileConnecting(t *testing.T) {
 	if got := fmt.Sprintf("%d %s\n", n, want); resp.StatusCode != 200 || string(body) != got {
 		t.Errorf("%q %q, want 200 %q", resp.Status, body, got)
 	}
+}
+
+// stalledListener listens with a full accept queue: a connect to it stays in
+// SYN_SENT (the kernel drops the SYN and the client retries a second later)
+// until someone accepts from it.
+func stalledListener(t *testing.T) net.Listener {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "backlog0")
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	for i := 0; i < 4; i++ {
+		if c, err := net.DialTimeout("tcp", ln.Addr().String(), 100*time.Millisecond); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	return ln
 }

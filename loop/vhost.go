@@ -26,6 +26,7 @@ type vhost struct {
 	mappings    []mapping // longest prefix first
 	regexps     []mapping // ProxyPassMatch, in configuration order, tried first
 	serverName  []byte
+	serverPort  []byte // ServerName's port, else the scheme's
 	admin       []byte
 	docRoot     []byte
 	hasWildcard bool
@@ -36,6 +37,10 @@ func (s *Server) newVhost(v VirtualHost, roots sendfileRoots) (*vhost, error) {
 	vh := &vhost{serverName: []byte(v.ServerName), admin: []byte(v.ServerAdmin), docRoot: []byte(v.DocumentRoot), roots: roots}
 	if vh.serverName == nil {
 		vh.serverName = s.serverName
+	}
+	vh.serverName, vh.serverPort = splitHostPort(vh.serverName)
+	if len(vh.serverPort) == 0 {
+		vh.serverPort = []byte("80")
 	}
 	if len(vh.admin) == 0 {
 		vh.admin = s.admin
@@ -90,7 +95,8 @@ func (s *Server) newVhost(v VirtualHost, roots sendfileRoots) (*vhost, error) {
 		if mm.sendfileHeader != "" && len(roots) == 0 {
 			return nil, fmt.Errorf("mapping %q: ProxySCGISendfile is on but no directory may be served: add SCGISendfileRoot DIR (flag -sendfile-root DIR) for the files the backend names", m.Prefix)
 		}
-		if len(mm.bal.Members) == 1 && mm.bal.Name == "" {
+		if len(mm.bal.Members) == 1 && (mm.bal.Name == "" || mm.bal.Name == mm.bal.Members[0].URL) {
+			// A worker, not a balancer (pool.Single names it after its URL).
 			mm.scriptBase = []byte(mm.bal.Members[0].ScriptFilenameBase)
 		}
 		if m.Match != nil {
