@@ -92,6 +92,7 @@ func (up *upstream) start() {
 		return
 	}
 	deadline := time.Now().Add(wait)
+	up.captured = true
 	up.ls.watch(func() bool {
 		if up.dead || up.cl.gone {
 			return false
@@ -165,7 +166,11 @@ func (up *upstream) dial() {
 	m := up.m
 	// A refusal can come back while the request is written in OnOpen.
 	up.connecting = true
-	c, inProgress, err := up.ls.connectRaw(m.Backend, up, up.cl.state == csBody)
+	connect := (*loopState).connectRaw
+	if up.ls.srv.connect != nil {
+		connect = up.ls.srv.connect
+	}
+	c, inProgress, err := connect(up.ls, m.Backend, up, up.cl.state == csBody)
 	switch {
 	case err == nil:
 		if up.dead || up.c != c {
@@ -186,6 +191,7 @@ func (up *upstream) dial() {
 	up.connecting = false
 	up.ls.armBackend(&up.tn, up.m.Params.Timeout)
 	el := up.ls.el
+	up.captured = true
 	go func() {
 		if err := connectOnLoop(el, m, up); err != nil {
 			el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { //nolint:errcheck

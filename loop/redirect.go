@@ -55,6 +55,7 @@ func isNamed(h []byte, names []string) bool {
 
 // internalRedirect drops the backend's answer and serves target instead.
 func (up *upstream) internalRedirect(target []byte) {
+	up.captured = true // rare enough not to be worth proving it safe to reuse
 	cl := up.cl
 	custom := up.mp.redirectHeader
 	// Keep what the final response must still carry, then let the backend go.

@@ -57,6 +57,7 @@ func (up *upstream) sendfileTarget() ([]byte, bool) {
 
 // serveFile answers with the named file instead of the backend's body.
 func (up *upstream) serveFile(name []byte) {
+	up.captured = true // rare enough not to be worth proving it safe to reuse
 	cl := up.cl
 	s := up.ls.srv
 	r := &up.resp

@@ -203,6 +203,9 @@ type Server struct {
 	loops    map[gnet.EventLoop]*loopState
 	stopped  atomic.Bool
 	inflight atomic.Int64 // requests between their head and their last byte
+
+	// connect replaces connectRaw in the handler benchmark, which has no sockets.
+	connect func(ls *loopState, b *pool.Backend, ctx any, nodelay bool) (gnet.Conn, bool, error)
 }
 
 // New checks cfg and prepares a server; Start runs it.
@@ -498,6 +501,9 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 		x.onClose(c, err)
 	case *upstream:
 		x.onClose(c, err)
+		if x.c == c || x.c == nil {
+			x.recycle()
+		}
 	case *spare:
 		x.onClose()
 	}

@@ -62,8 +62,9 @@ type loopState struct {
 	refills      chan *pool.Member // to this loop's refiller goroutine
 	sweeper      gnet.Runnable
 	scratch      []byte
-	raw          rawDialer // connecting on the loop (connect_linux.go)
-	iov          [5][]byte // scratch for one Writev
+	raw          rawDialer   // connecting on the loop (connect_linux.go)
+	iov          [5][]byte   // scratch for one Writev
+	freeUps      []*upstream // for reuse (upstream.recycle)
 }
 
 func newLoopState(s *Server, el gnet.EventLoop) *loopState {

@@ -55,6 +55,7 @@ type upstream struct {
 	route      []byte
 	fromSpare  bool  // the connection was a warm spare
 	inTraffic  bool  // inside onTraffic, which closes the connection itself once released
+	captured   bool  // a goroutine or a watch holds it: never reused
 	connecting bool  // connected on the loop, TCP handshake not known to be done: the connect timeout runs
 	resent     bool  // already sent again once after a spare died unanswered
 	safe       bool  // the method may be repeated on another member
@@ -73,12 +74,39 @@ type upstream struct {
 }
 
 func newUpstream(cl *client, m *mapping) *upstream {
-	up := &upstream{cl: cl, ls: cl.ls, mp: m, bal: m.bal, out: bytebufferpool.Get()}
+	ls := cl.ls
+	var up *upstream
+	if n := len(ls.freeUps); n > 0 {
+		up = ls.freeUps[n-1]
+		ls.freeUps[n-1] = nil
+		ls.freeUps = ls.freeUps[:n-1]
+	} else {
+		up = new(upstream)
+	}
+	hdrs := up.resp.Headers[:0]
+	*up = upstream{cl: cl, ls: ls, mp: m, bal: m.bal, out: bytebufferpool.Get()}
+	up.resp.Headers = hdrs
 	up.tn.owner = up
 	up.out.B = up.out.B[:0]
 	up.safe = idempotent(cl.req.Method)
 	cl.pickInputs(up)
 	return up
+}
+
+// maxFreeUps bounds a loop's list of upstreams kept for reuse.
+const maxFreeUps = 1024
+
+// recycle keeps up for a later request once gnet has closed its connection,
+// when nothing can reach it any more: not its client, no timer, no watch,
+// no goroutine. Anything else is left to the garbage collector.
+func (up *upstream) recycle() {
+	if !up.dead || up.captured || up.park.state != parkNone || up.tn.kind != tNone ||
+		up.cl != nil && up.cl.up == up || len(up.ls.freeUps) >= maxFreeUps {
+		return
+	}
+	clear(up.resp.Headers[:cap(up.resp.Headers)]) // they point into old input
+	up.c, up.cl, up.m, up.mp, up.bal = nil, nil, nil, nil, nil
+	up.ls.freeUps = append(up.ls.freeUps, up)
 }
 
 // backendName is for logs.
@@ -569,6 +597,7 @@ func (up *upstream) pause() gnet.Action {
 	cl := up.cl
 	cl.ls.arm(&cl.tn, tSend)
 	last := cl.c.OutboundBuffered()
+	up.captured = true
 	up.ls.watch(func() bool {
 		if up.dead || !up.park.detached() {
 			return false
