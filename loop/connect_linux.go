@@ -142,3 +142,12 @@ func connectPending(fd int) bool {
 
 // tcpSynSent is the kernel's TCP_SYN_SENT state in tcp_info.
 const tcpSynSent = 2
+
+// abortOnClose makes the coming close of fd send a reset instead of a FIN:
+// once the backend's answer is complete, the orderly FIN exchange (and the
+// backend's TIME_WAIT) is work for nothing.
+func abortOnClose(fd int) {
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &lingerZero) //nolint:errcheck
+}
+
+var lingerZero = unix.Linger{Onoff: 1, Linger: 0}

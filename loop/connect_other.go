@@ -19,3 +19,5 @@ func (ls *loopState) connectRaw(*pool.Backend, any, bool) (gnet.Conn, bool, erro
 }
 
 func connectPending(int) bool { return false }
+
+func abortOnClose(int) {}

@@ -475,6 +475,9 @@ func (up *upstream) release(failed bool) {
 	up.dead = true
 	up.state = usDone
 	up.ls.disarm(&up.tn)
+	if up.c != nil && up.m != nil && up.m.Network == "tcp" {
+		abortOnClose(up.c.Fd())
+	}
 	up.releaseMember(failed)
 	if up.out != nil {
 		bytebufferpool.Put(up.out)
