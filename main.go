@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -165,6 +166,17 @@ func run(args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+
+	// A loop keeps its P through its system calls. With no P to spare, the
+	// runtime's monitor takes Ps back from every call longer than 20 us and
+	// wakes that often itself (measured: 25x the nanosleeps, 20% more context
+	// switches, 12% fewer requests). Spare Ps let it rest; they cost nothing.
+	if *loops <= 0 {
+		*loops = runtime.GOMAXPROCS(0)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(2 * *loops)
 	}
 
 	makeConfig := func(file *fileSettings) loop.Config {
