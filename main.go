@@ -55,6 +55,7 @@ func run(args []string) error {
 	fs.Var(&sendfileRoots, "sendfile-root", "`DIR` X-Sendfile files may come from (SCGISendfileRoot); repeatable")
 	listen := fs.String("listen", "127.0.0.1:8080", "`host:port` to serve HTTP on")
 	loops := fs.Int("loops", 0, "event loops (default GOMAXPROCS)")
+	maxConns := fs.Int("max-connections", loop.DefaultMaxConnections, "client connections held at once; over it a new one gets 503 and is closed (MaxConnections)")
 	demo := fs.Bool("demo", false, "also run the sample SCGI app on -demo-backend and map /scgi-bin/ to it when no -pass is given")
 	demoAddr := fs.String("demo-backend", "127.0.0.1:4000", "`address` of the sample app started by -demo")
 	headerTimeout := fs.Duration("header-timeout", 60*time.Second, "time to receive a request head (then 408)")
@@ -183,6 +184,7 @@ func run(args []string) error {
 		lc := loop.Config{
 			Listen:          *listen,
 			Loops:           *loops,
+			MaxConnections:  *maxConns,
 			Mappings:        maps,
 			ServerName:      *serverName,
 			ServerAdmin:     *serverAdmin,
@@ -742,6 +744,9 @@ func (fsx *fileSettings) apply(lc *loop.Config, setFlags map[string]bool) {
 	}
 	if c.MaxKeepAliveRequests != nil {
 		lc.MaxKeepAliveRequests = *c.MaxKeepAliveRequests
+	}
+	if c.MaxConnections != nil && !setFlags["max-connections"] {
+		lc.MaxConnections = *c.MaxConnections
 	}
 	if c.LimitRequestBody != nil && !setFlags["max-body"] {
 		lc.MaxBody = *c.LimitRequestBody

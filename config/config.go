@@ -29,6 +29,7 @@ type Config struct {
 	KeepAlive                  *bool
 	KeepAliveTimeout           time.Duration
 	MaxKeepAliveRequests       *int
+	MaxConnections             *int // client connections held at once; over it new ones are refused
 	LimitRequestBody           *int64
 	LimitRequestLine           *int
 	LimitRequestFieldSize      *int

@@ -80,6 +80,7 @@ func init() {
 		{"KeepAlive", 1, 1, "On|Off", atTop, func(p *parser, c *call) { p.onOff(c, &p.cfg.KeepAlive) }},
 		{"KeepAliveTimeout", 1, 1, "SECONDS (or MILLISECONDS followed by ms)", atTop, (*parser).keepAliveTimeout},
 		{"MaxKeepAliveRequests", 1, 1, "N (0 = no limit)", atTop, func(p *parser, c *call) { p.count(c, &p.cfg.MaxKeepAliveRequests) }},
+		{"MaxConnections", 1, 1, "N (client connections at once; default 65536)", atTop, func(p *parser, c *call) { p.count(c, &p.cfg.MaxConnections) }},
 		{"LimitRequestBody", 1, 1, "BYTES (0 = no limit)", atTop, (*parser).limitRequestBody},
 		{"LimitRequestLine", 1, 1, "BYTES", atTop, func(p *parser, c *call) { p.count(c, &p.cfg.LimitRequestLine) }},
 		{"LimitRequestFieldSize", 1, 1, "BYTES", atTop, func(p *parser, c *call) { p.count(c, &p.cfg.LimitRequestFieldSize) }},

@@ -122,6 +122,7 @@ func TestDirectives(t *testing.T) {
 		{"KeepAliveTimeout 5", func(c *Config) any { return c.KeepAliveTimeout }, 5 * time.Second},
 		{"KeepAliveTimeout 250ms", func(c *Config) any { return c.KeepAliveTimeout }, 250 * time.Millisecond},
 		{"MaxKeepAliveRequests 0", func(c *Config) any { return c.MaxKeepAliveRequests }, ptr(0)},
+		{"MaxConnections 1000", func(c *Config) any { return c.MaxConnections }, ptr(1000)},
 		{"LimitRequestBody 1048576", func(c *Config) any { return c.LimitRequestBody }, ptr(int64(1048576))},
 		{"LimitRequestLine 4096", func(c *Config) any { return c.LimitRequestLine }, ptr(4096)},
 		{"LimitRequestFieldSize 8190", func(c *Config) any { return c.LimitRequestFieldSize }, ptr(8190)},

@@ -644,6 +644,7 @@ func (cl *client) endActive() {
 
 // release lets go of the request's upstream and buffers.
 func (cl *client) release() {
+	cl.ls.srv.conns.Add(-1)
 	cl.endActive()
 	if cl.up != nil {
 		cl.up.abort()

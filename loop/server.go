@@ -94,7 +94,10 @@ type Config struct {
 	Listen     string   // host:port
 	MoreListen []string // further host:port addresses (several Listen lines)
 	Loops      int      // event loops; default GOMAXPROCS
-	Mappings   []Mapping
+	// MaxConnections bounds the client connections held at once; a new one
+	// over it is answered 503 and closed at once (0: DefaultMaxConnections).
+	MaxConnections int
+	Mappings       []Mapping
 	// VirtualHosts are name-based virtual hosts chosen by the Host header; the
 	// first is the default. Each also gets Mappings. Empty: one server.
 	VirtualHosts []VirtualHost
@@ -127,6 +130,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
 	if c.Loops <= 0 {
 		c.Loops = runtime.GOMAXPROCS(0)
 	}
@@ -202,7 +208,9 @@ type Server struct {
 	loopsMu  sync.Mutex
 	loops    map[gnet.EventLoop]*loopState
 	stopped  atomic.Bool
-	inflight atomic.Int64 // requests between their head and their last byte
+	inflight atomic.Int64  // requests between their head and their last byte
+	conns    atomic.Int64  // client connections held
+	refused  atomic.Uint64 // connections refused over MaxConnections
 
 	// connect replaces connectRaw in the handler benchmark, which has no sockets.
 	connect func(ls *loopState, b *pool.Backend, ctx any, nodelay bool) (gnet.Conn, bool, error)
@@ -475,13 +483,27 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	case *spare:
 		return nil, x.onOpen(c, h.srv)
 	default:
-		ls := h.srv.loopFor(c.EventLoop())
+		s := h.srv
+		if s.conns.Add(1) > int64(s.cfg.MaxConnections) {
+			// Full: a quick answer and a close cost less than serving everyone slower.
+			s.conns.Add(-1)
+			if s.refused.Add(1)&1023 == 1 {
+				s.cfg.Logger.Warn("MaxConnections reached; refusing new connections", "max", s.cfg.MaxConnections, "refused", s.refused.Load())
+			}
+			return tooManyConns, gnet.Close
+		}
+		ls := s.loopFor(c.EventLoop())
 		cl := newClient(ls, c)
 		c.SetContext(cl)
 		ls.raw.learn(c)
 		return nil, gnet.None
 	}
 }
+
+// DefaultMaxConnections is MaxConnections when unset.
+const DefaultMaxConnections = 65536
+
+var tooManyConns = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 32\r\nConnection: close\r\nRetry-After: 1\r\n\r\nToo many connections; try again\n")
 
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {

@@ -41,13 +41,15 @@ type StatusBalancer struct {
 
 // Status is the whole status page.
 type Status struct {
-	InFlight  int64            `json:"in_flight"`
-	Balancers []StatusBalancer `json:"balancers"`
+	InFlight    int64            `json:"in_flight"`
+	Connections int64            `json:"connections"` // client connections held
+	Refused     uint64           `json:"refused"`     // connections refused over MaxConnections
+	Balancers   []StatusBalancer `json:"balancers"`
 }
 
 // Status returns the counters of every balancer in use.
 func (s *Server) Status() Status {
-	st := Status{InFlight: s.inflight.Load()}
+	st := Status{InFlight: s.inflight.Load(), Connections: s.conns.Load(), Refused: s.refused.Load()}
 	seen := map[*pool.Balancer]bool{}
 	for _, m := range s.allMappings() {
 		b := m.bal
@@ -128,6 +130,8 @@ func (cl *client) serveStatus(m *mapping) {
 
 func writeMetrics(w *bytes.Buffer, st *Status) {
 	fmt.Fprintf(w, "# HELP scgate_in_flight_requests Requests being served.\n# TYPE scgate_in_flight_requests gauge\nscgate_in_flight_requests %d\n", st.InFlight)
+	fmt.Fprintf(w, "# HELP scgate_connections Client connections held.\n# TYPE scgate_connections gauge\nscgate_connections %d\n", st.Connections)
+	fmt.Fprintf(w, "# HELP scgate_refused_connections_total Connections refused over MaxConnections.\n# TYPE scgate_refused_connections_total counter\nscgate_refused_connections_total %d\n", st.Refused)
 	for _, metric := range []struct{ name, kind, help string }{
 		{"scgate_member_requests_total", "counter", "Requests sent to the member."},
 		{"scgate_member_failures_total", "counter", "Requests the member failed."},
@@ -165,7 +169,7 @@ func writeMetrics(w *bytes.Buffer, st *Status) {
 
 func writeStatusHTML(w *bytes.Buffer, st *Status) {
 	w.WriteString("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\"><title>scgate status</title></head><body>\n")
-	fmt.Fprintf(w, "<h1>scgate status</h1>\n<p>Requests in flight: %d</p>\n", st.InFlight)
+	fmt.Fprintf(w, "<h1>scgate status</h1>\n<p>Requests in flight: %d; client connections: %d; refused over MaxConnections: %d</p>\n", st.InFlight, st.Connections, st.Refused)
 	for _, b := range st.Balancers {
 		fmt.Fprintf(w, "<h2>%s (%s)</h2>\n<table border=\"1\"><tr><th>member</th><th>state</th><th>requests</th><th>failures</th><th>in flight</th><th>bytes in</th><th>bytes out</th><th>last error</th></tr>\n",
 			html.EscapeString(b.Name), html.EscapeString(b.Method))
