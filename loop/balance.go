@@ -164,6 +164,8 @@ func (up *upstream) noMember(why string) {
 func (up *upstream) dial() {
 	up.fromSpare = false
 	m := up.m
+	up.dials++
+	gen := up.dials
 	// A refusal can come back while the request is written in OnOpen.
 	up.connecting = true
 	connect := (*loopState).connectRaw
@@ -187,6 +189,8 @@ func (up *upstream) dial() {
 		up.connecting = false
 		up.dialFailed(m, err)
 		return
+	case up.dead || up.dials != gen || up.state != usDialing:
+		return // OnOpen ran before gnet reported an error: the request has moved on
 	}
 	up.connecting = false
 	up.ls.armBackend(&up.tn, up.m.Params.Timeout)

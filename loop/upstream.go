@@ -56,6 +56,7 @@ type upstream struct {
 	fromSpare  bool  // the connection was a warm spare
 	inTraffic  bool  // inside onTraffic, which closes the connection itself once released
 	captured   bool  // a goroutine or a watch holds it: never reused
+	dials      int   // connections started, to tell a nested failover apart
 	connecting bool  // connected on the loop, TCP handshake not known to be done: the connect timeout runs
 	resent     bool  // already sent again once after a spare died unanswered
 	safe       bool  // the method may be repeated on another member
