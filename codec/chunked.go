@@ -20,7 +20,8 @@ const (
 	chunkDataEnd                       // CRLF or LF after the data
 	chunkDataLF                        // CR seen after the data
 	chunkTrailer                       // start of a trailer line, or of the final empty line
-	chunkTrailerLine                   // inside a trailer line
+	chunkTrailerName                   // inside a trailer field's name, up to its colon
+	chunkTrailerLine                   // inside a trailer field's value
 	chunkTrailerLF                     // CR seen at the end of a trailer line
 	chunkFinalLF                       // CR seen on the final empty line
 	chunkDone
@@ -92,12 +93,26 @@ func (d *ChunkedDecoder) Decode(dst, src []byte) (out []byte, n int, done bool, 
 			case '\n':
 				d.state = chunkDone
 			default:
+				// A trailer line is a field line, "token: value" (RFC 9112 7.1.2). Anything
+				// else, a request line above all, is refused: skipping it would swallow a
+				// request a peer that ends the body at "0\r\n" sends after it.
 				d.trailers++
-				if d.trailers > maxTrailerLines || !validTrailerByte(c) {
+				if d.trailers > maxTrailerLines || !isToken[c] {
 					return dst, i, false, errBadTrailer
 				}
 				d.lineLen = 1
+				d.state = chunkTrailerName
+			}
+		case chunkTrailerName:
+			switch {
+			case c == ':':
 				d.state = chunkTrailerLine
+			case !isToken[c]:
+				return dst, i, false, errBadTrailer
+			}
+			d.lineLen++
+			if d.lineLen > maxTrailerLine {
+				return dst, i, false, errBadTrailer
 			}
 		case chunkTrailerLine:
 			switch {

@@ -21,6 +21,7 @@ func TestChunkedDecode(t *testing.T) {
 		{"quoted extension", "5 ; a=\"x;y \\\" z\" ;b\r\nhello\r\n0\r\n\r\n", "hello", ""},
 		{"BWS before CRLF", "5 \t\r\nhello\r\n0\r\n\r\n", "hello", ""},
 		{"trailers", "5\r\nhello\r\n0\r\nX-Sum: 1\r\nY: 2\n\r\n", "hello", ""},
+		{"trailer forms", "0\r\nX-Empty:\r\nx_under:v\r\nT:\ta: b\t\r\n\r\nrest", "", "rest"},
 		{"pipelined rest", "3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n", "abc", "GET / HTTP/1.1\r\n"},
 		{"binary data", "4\r\n\r\n\x00\n\r\n0\r\n\r\n", "\r\n\x00\n", ""},
 	}
@@ -98,6 +99,12 @@ func TestChunkedErrors(t *testing.T) {
 		{"NUL in trailer", "0\r\nX: \x00\r\n\r\n"},
 		{"long trailer", "0\r\nX: " + strings.Repeat("a", 8200) + "\r\n\r\n"},
 		{"too many trailers", "0\r\n" + strings.Repeat("X: 1\r\n", 101) + "\r\n"},
+		{"request line as trailer", "5\r\nhello\r\n0\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"trailer without colon", "0\r\nX\r\n\r\n"},
+		{"trailer with empty name", "0\r\n: v\r\n\r\n"},
+		{"space before trailer colon", "0\r\nX : v\r\n\r\n"},
+		{"folded trailer", "0\r\nX: a\r\n b\r\n\r\n"},
+		{"long trailer name", "0\r\n" + strings.Repeat("X", 8200) + ": v\r\n\r\n"},
 		{"final CR without LF", "0\r\n\rX"},
 	}
 	for _, tc := range tests {

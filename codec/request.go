@@ -138,8 +138,11 @@ func (r *Request) Parse(buf []byte, lim *Limits) (n int, err error) {
 				r.Host = value
 			}
 		case equalFold(name, "content-length"):
+			// One line of at most 19 digits (an int64's width): a second
+			// line, even with the same value, or a longer number is refused,
+			// since a proxy in front of us may have framed it otherwise.
 			cl, ok := parseDecimal(value)
-			if !ok || clSeen && cl != r.ContentLength {
+			if !ok || clSeen || len(value) > maxContentLengthDigits {
 				return 0, errBadContentLength
 			}
 			clSeen = true
@@ -304,6 +307,10 @@ func (r *Request) parseRequestLine(line []byte) error {
 	}
 	return r.parseTarget(target)
 }
+
+// maxContentLengthDigits is the longest Content-Length accepted: 19 digits
+// hold any int64, and a parser that keeps only 19 would misread more.
+const maxContentLengthDigits = 19
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
