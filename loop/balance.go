@@ -178,7 +178,10 @@ func (up *upstream) dial() {
 		if up.dead || up.c != c {
 			return // refused and moved on, or answered already
 		}
-		if inProgress {
+		// A request that left whole went through an established connection
+		// (a write during the handshake would have been refused): that is
+		// the rule on loopback, where connect completes at once.
+		if inProgress && c.OutboundBuffered() > 0 {
 			up.ls.armBackend(&up.tn, m.ConnectTimeout)
 			return
 		}

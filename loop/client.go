@@ -97,6 +97,7 @@ type client struct {
 	redirects     int
 	redirected    bool
 	redirTarget   []byte
+	pendingReply  int // a status to answer once a parked client is back
 	redirURL      []byte
 	redirQuery    []byte
 	redirHasQuery bool
@@ -742,6 +743,14 @@ func (cl *client) onReattach(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	cl.c = c
+	if st := cl.pendingReply; st != 0 {
+		// The backend failed while we were parked: the answer, then a close
+		// (the rest of the body is not read).
+		cl.pendingReply = 0
+		cl.keepAlive = false
+		cl.reply(st)
+		return gnet.None
+	}
 	switch cl.state {
 	case csBody:
 		cl.takeBody()

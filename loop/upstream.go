@@ -130,6 +130,14 @@ func (up *upstream) armTimeout() {
 	up.ls.armBackend(&up.tn, d)
 }
 
+// responseTimeout is the backend silence allowed: the member's, or the default.
+func (up *upstream) responseTimeout() time.Duration {
+	if up.m != nil && up.m.Params.Timeout > 0 {
+		return up.m.Params.Timeout
+	}
+	return up.ls.timers[tBackend].d
+}
+
 // releaseMember ends the member's count of this request.
 func (up *upstream) releaseMember(failed bool) {
 	if up.m != nil {
@@ -275,6 +283,7 @@ func (up *upstream) relay(buf []byte) (int, relayAction) {
 	if up.state == usHead {
 		n, err := up.resp.Parse(buf)
 		if err == codec.ErrNeedMore {
+			up.armTimeout() // new bytes, if not a whole head: the timeout counts silence
 			return 0, actNone
 		}
 		if err == nil && up.resp.Status < 200 {
@@ -458,7 +467,16 @@ func (up *upstream) fail(status int) {
 	}
 	cl.up = nil
 	if cl.c == nil {
-		cl.kill()
+		// Parked in mid-upload: answer once it is back.
+		switch cl.park.state {
+		case parkDetached:
+			cl.pendingReply = status
+			cl.reattach()
+		case parkReattaching:
+			cl.pendingReply = status
+		default:
+			cl.kill()
+		}
 		return
 	}
 	if cl.state == csBody {
@@ -679,7 +697,14 @@ func (up *upstream) expire(timerKind) {
 			up.dialFailed(up.m, errConnectTimeout)
 			return
 		}
-		up.armTimeout() // connected: the backend's own time starts
+		// Connected some time ago: the backend's own time has been running
+		// since, so only what is left of it remains.
+		left := up.responseTimeout() - up.m.ConnectTimeout
+		if left <= 0 {
+			up.expire(tBackend)
+			return
+		}
+		up.ls.armBackend(&up.tn, left)
 		return
 	}
 	up.ls.srv.cfg.Logger.Warn("backend timed out", "backend", up.backendName())
