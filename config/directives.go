@@ -143,8 +143,25 @@ var ignoredDirectives = []struct {
 	{[]string{"ExtendedStatus", "BufferedLogs"}, "not configurable in scgate"},
 }
 
+// asciiLower lower-cases A-Z only: Apache matches directive names in ASCII,
+// so "İnclude" (a dotted capital I) is not Include.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 func (p *parser) directive(file string, line int, name string, args []string) {
-	key := strings.ToLower(name)
+	key := asciiLower(name)
 	if ig, ok := ignored[key]; ok {
 		p.noticef(file, line, "%s ignored: %s", ig.name, ig.reason)
 		return
@@ -206,7 +223,7 @@ func (p *parser) block(f *frame, args []string) {
 		f.skip = true
 		p.push(f)
 	}
-	switch strings.ToLower(f.tag) {
+	switch asciiLower(f.tag) {
 	case "virtualhost":
 		if wrongPlace(atTop) {
 			skip()

@@ -377,3 +377,14 @@ ProxyPass /common/ scgi://h:9/
 		t.Errorf("balancers %+v", c.Balancers)
 	}
 }
+
+// TestDirectiveNamesASCII: names are matched case-insensitively in ASCII
+// only, as Apache does; Unicode case folding would let "İnclude" be Include.
+func TestDirectiveNamesASCII(t *testing.T) {
+	if _, err := Parse("t.conf", strings.NewReader("keepalive off\n")); err != nil {
+		t.Fatalf("lower-case name refused: %v", err)
+	}
+	if _, err := Parse("t.conf", strings.NewReader("\u0130nclude /etc/passwd\n")); err == nil || !strings.Contains(err.Error(), "t.conf:1") {
+		t.Fatalf("dotted capital I taken for Include: err %v", err)
+	}
+}
