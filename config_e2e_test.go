@@ -265,7 +265,8 @@ func TestStatusPage(t *testing.T) {
 		t.Fatalf("status json: %d %q", code, body)
 	}
 	var st struct {
-		Balancers []struct {
+		Goroutines int
+		Balancers  []struct {
 			Name    string
 			Members []struct {
 				URL       string
@@ -281,6 +282,9 @@ func TestStatusPage(t *testing.T) {
 	}
 	if len(st.Balancers) != 2 || st.Balancers[0].Name != "pair" || len(st.Balancers[0].Members) != 2 {
 		t.Fatalf("status json: %+v", st)
+	}
+	if st.Goroutines <= 0 {
+		t.Errorf("status json: goroutines %d, want the gateway's goroutine count", st.Goroutines)
 	}
 	if dead := st.Balancers[1]; dead.Members[0].State != "error" || !strings.Contains(dead.Members[0].LastError, "connect") {
 		t.Errorf("the dead member's status: %+v", dead)

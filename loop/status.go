@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strconv"
 
@@ -44,12 +45,14 @@ type Status struct {
 	InFlight    int64            `json:"in_flight"`
 	Connections int64            `json:"connections"` // client connections held
 	Refused     uint64           `json:"refused"`     // connections refused over MaxConnections
+	Goroutines  int              `json:"goroutines"`  // runtime.NumGoroutine(), for leak checks (bench/soak)
 	Balancers   []StatusBalancer `json:"balancers"`
 }
 
 // Status returns the counters of every balancer in use.
 func (s *Server) Status() Status {
-	st := Status{InFlight: s.inflight.Load(), Connections: s.conns.Load(), Refused: s.refused.Load()}
+	st := Status{InFlight: s.inflight.Load(), Connections: s.conns.Load(), Refused: s.refused.Load(),
+		Goroutines: runtime.NumGoroutine()}
 	seen := map[*pool.Balancer]bool{}
 	for _, m := range s.allMappings() {
 		b := m.bal
