@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/scgate/scgate/bench/backend/app"
+	"github.com/scgate/scgate/bench/internal/run"
 )
 
 const (
@@ -41,7 +42,7 @@ var postBody = strings.Repeat("0123456789abcdef", postSize/16)
 type target struct {
 	name    string
 	port    int
-	proc    *proc
+	proc    *run.Proc
 	version string
 }
 
@@ -59,7 +60,7 @@ type bench struct {
 	repo     string
 	tmp      string
 	started  time.Time
-	procs    procSet
+	procs    run.Set
 	bins     map[string]string // apache2, nginx, wrk, go -> path
 	clkTck   int64
 	backends [2]int
@@ -76,7 +77,7 @@ func (b *bench) run() error {
 	if os.Geteuid() != 0 {
 		return errors.New("run as root (apt-get, and Apache and nginx start as root to drop to www-data)")
 	}
-	repo, err := findRepo()
+	repo, err := run.FindRepo("compare")
 	if err != nil {
 		return err
 	}
@@ -122,48 +123,13 @@ func (b *bench) run() error {
 // cleanup stops everything started here and removes the temporary
 // directory unless it is wanted (failure, -keep).
 func (b *bench) cleanup(failed bool) {
-	b.procs.stopAll(logf)
-	if b.tmp == "" {
-		return
-	}
-	if failed || b.opts.keep {
-		logf("temporary files kept in %s", b.tmp)
-		return
-	}
-	os.RemoveAll(b.tmp)
-}
-
-// findRepo returns the repository root: the working directory or one of its
-// parents holding scgate's go.mod.
-func findRepo() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil &&
-			bytes.Contains(b, []byte("module github.com/scgate/scgate\n")) {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("%s is not inside the scgate repository (run go run ./bench/compare from its root)", dir)
-		}
-	}
+	run.Cleanup(&b.procs, b.tmp, failed || b.opts.keep, logf)
 }
 
 // lookPath finds a program in PATH or in the sbin directories that a
 // non-login root shell may lack in its PATH.
 func lookPath(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/local/go/bin"} {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
+	return run.LookPath(name, []string{"/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/local/go/bin"})
 }
 
 // ensureTools installs with apt-get what the chosen targets need.
@@ -188,13 +154,7 @@ func (b *bench) ensureTools() error {
 		if lookPath("apt-get") == "" {
 			return fmt.Errorf("missing %s and no apt-get to install them", strings.Join(missing, ", "))
 		}
-		logf("installing %s with apt-get", strings.Join(missing, " "))
-		if err := b.runCmd(nil, "apt-get", "update", "-qq"); err != nil {
-			return err
-		}
-		env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		args := append([]string{"install", "-y", "-qq", "--no-install-recommends"}, missing...)
-		if err := b.runCmd(env, "apt-get", args...); err != nil {
+		if err := run.AptInstall(b.ctx, logf, missing...); err != nil {
 			return err
 		}
 	}
@@ -222,31 +182,14 @@ func (b *bench) ensureTools() error {
 	return nil
 }
 
-// runCmd runs a set-up command with its output on stderr.
-func (b *bench) runCmd(env []string, name string, args ...string) error {
-	cmd := exec.CommandContext(b.ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.Env = env
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s %s: %v", name, strings.Join(args, " "), err)
-	}
-	return nil
-}
-
-// build compiles scgate and the backend into the temporary directory.
+// build compiles scgate (when it is a target) and the backend into the
+// temporary directory.
 func (b *bench) build() error {
-	for _, x := range [][2]string{{"scgate", "."}, {"backend", "./bench/backend"}} {
-		if x[0] == "scgate" && !slices.Contains(b.opts.targets, "scgate") {
-			continue
-		}
-		logf("go build -o %s/%s %s", b.tmp, x[0], x[1])
-		cmd := exec.CommandContext(b.ctx, b.bins["go"], "build", "-o", filepath.Join(b.tmp, x[0]), x[1])
-		cmd.Dir = b.repo
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", x[1], err, out)
-		}
+	var bins []run.Binary
+	if slices.Contains(b.opts.targets, "scgate") {
+		bins = append(bins, run.Scgate)
 	}
-	return nil
+	return run.Build(b.ctx, logf, b.bins["go"], b.repo, b.tmp, append(bins, run.Backend)...)
 }
 
 // prepareFiles writes the 1 MiB X-Sendfile file (readable by www-data) and
@@ -314,14 +257,14 @@ func (b *bench) startBackends() error {
 			argv = append(argv, "-listen", "unix:"+b.sock)
 		}
 		name := fmt.Sprintf("backend%d", i+1)
-		pr, err := b.procs.start(name, filepath.Join(b.tmp, name+".log"), argv)
+		pr, err := b.procs.Start(name, filepath.Join(b.tmp, name+".log"), "", argv)
 		if err != nil {
 			return err
 		}
 		if err := b.waitListening(pr, p); err != nil {
 			return err
 		}
-		logf("%s: %s (PID %d)", name, strings.Join(argv[1:], " "), pr.pgid)
+		logf("%s: %s (PID %d)", name, strings.Join(argv[1:], " "), pr.PID)
 	}
 	// Apache's and nginx's workers connect as www-data: the socket must be
 	// writable for them.
@@ -339,37 +282,8 @@ func (b *bench) startBackends() error {
 
 // waitListening waits up to 15 s until 127.0.0.1:port accepts a connection,
 // failing early when the process exits.
-func (b *bench) waitListening(p *proc, port int) error {
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for end := time.Now().Add(15 * time.Second); ; {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		if p.exited() {
-			return fmt.Errorf("%s exited during start-up (%v):\n%s", p.name, p.waitErr, tail(p.logPath, 15))
-		}
-		if time.Now().After(end) {
-			return fmt.Errorf("%s does not listen on %s after 15 s:\n%s", p.name, addr, tail(p.logPath, 15))
-		}
-		if b.ctx.Err() != nil {
-			return b.ctx.Err()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// tail returns the last n lines of a log file, indented.
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "    (no log: " + err.Error() + ")"
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "    " + strings.Join(lines, "\n    ")
+func (b *bench) waitListening(p *run.Proc, port int) error {
+	return run.WaitListening(b.ctx, p, fmt.Sprintf("127.0.0.1:%d", port), 50*time.Millisecond)
 }
 
 // fillTemplate reads a config template of the repository and fills in its
@@ -439,7 +353,7 @@ func (b *bench) startTarget(name string) error {
 	if out, err := exec.CommandContext(b.ctx, testArgv[0], testArgv[1:]...).CombinedOutput(); err != nil {
 		return fmt.Errorf("%s config test (%s) failed: %v\n%s", name, strings.Join(testArgv, " "), err, out)
 	}
-	p, err := b.procs.start(name, filepath.Join(b.tmp, name+".log"), argv)
+	p, err := b.procs.Start(name, filepath.Join(b.tmp, name+".log"), "", argv)
 	if err != nil {
 		return err
 	}
@@ -448,7 +362,7 @@ func (b *bench) startTarget(name string) error {
 	}
 	t := &target{name: name, port: port, proc: p}
 	b.targets = append(b.targets, t)
-	logf("%s on 127.0.0.1:%d (process group %d): %s", name, port, p.pgid, strings.Join(argv, " "))
+	logf("%s on 127.0.0.1:%d (process group %d): %s", name, port, p.PID, strings.Join(argv, " "))
 	return nil
 }
 
@@ -515,11 +429,11 @@ func (b *bench) checkAll() error {
 	}
 	if len(failed) > 0 {
 		for _, t := range b.targets {
-			failed = append(failed, fmt.Sprintf("%s's log (%s):\n%s", t.name, t.proc.logPath, tail(t.proc.logPath, 5)))
+			failed = append(failed, fmt.Sprintf("%s's log (%s):\n%s", t.name, t.proc.LogPath, run.Tail(t.proc.LogPath, 5)))
 			for _, l := range []string{"apache-error.log", "nginx-error.log", "scgate-error.log"} {
 				if strings.HasPrefix(l, t.name) {
 					p := filepath.Join(b.tmp, l)
-					failed = append(failed, fmt.Sprintf("%s:\n%s", p, tail(p, 5)))
+					failed = append(failed, fmt.Sprintf("%s:\n%s", p, run.Tail(p, 5)))
 				}
 			}
 		}
@@ -659,11 +573,11 @@ func errNote(w wrkResult) string {
 // timedRun measures one wrk run and the CPU time the target's process
 // group spent meanwhile.
 func (b *bench) timedRun(s string, t *target, round int) (runResult, error) {
-	if t.proc.exited() {
-		return runResult{}, fmt.Errorf("%s exited (%v):\n%s", t.name, t.proc.waitErr, tail(t.proc.logPath, 10))
+	if t.proc.Exited() {
+		return runResult{}, fmt.Errorf("%s exited (%v):\n%s", t.name, t.proc.Err(), run.Tail(t.proc.LogPath, 10))
 	}
 	file := filepath.Join(b.tmp, fmt.Sprintf("wrk-%s-%s-%d.txt", s, t.name, round+1))
-	before, _, err := groupCPUTicks(t.proc.pgid)
+	before, _, err := groupCPUTicks(t.proc.PID)
 	if err != nil {
 		return runResult{}, err
 	}
@@ -671,12 +585,12 @@ func (b *bench) timedRun(s string, t *target, round int) (runResult, error) {
 	if err != nil {
 		return runResult{}, err
 	}
-	after, nprocs, err := groupCPUTicks(t.proc.pgid)
+	after, nprocs, err := groupCPUTicks(t.proc.PID)
 	if err != nil {
 		return runResult{}, err
 	}
 	if nprocs == 0 {
-		return runResult{}, fmt.Errorf("%s: no process left in process group %d", t.name, t.proc.pgid)
+		return runResult{}, fmt.Errorf("%s: no process left in process group %d", t.name, t.proc.PID)
 	}
 	w, err := parseWrk(out)
 	if err != nil {

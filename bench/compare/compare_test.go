@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scgate/scgate/bench/internal/run"
 )
 
 // The testdata files are real wrk 4.1.0 outputs (wrk -t1 --latency against
@@ -72,31 +74,18 @@ func TestParseWrkDuration(t *testing.T) {
 	}
 }
 
-func TestParseStat(t *testing.T) {
-	// A command name with a space and a parenthesis, as /proc allows.
-	line := "4242 (odd) name) S 1 4240 4240 0 -1 4194560 900 0 0 0 123 45 6 7 20 0 3 0 100 1000000 200 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
-	st, err := parseStat(line)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := procStat{pid: 4242, pgrp: 4240, state: 'S', utime: 123, stime: 45, cutime: 6, cstime: 7}
-	if st != want {
-		t.Errorf("got %+v, want %+v", st, want)
-	}
-	if _, err := parseStat("12 (x) S 1 2"); err == nil {
-		t.Error("short line: no error")
-	}
-	// Our own process is in /proc and in its own process group's sum.
+// Our own process is in /proc and in its own process group's sum.
+func TestGroupCPUTicks(t *testing.T) {
 	self, err := os.ReadFile("/proc/self/stat")
 	if err != nil {
 		t.Skip("no /proc")
 	}
-	st, err = parseStat(string(self))
-	if err != nil || st.pid != os.Getpid() {
+	st, err := run.ParseStat(string(self))
+	if err != nil || st.PID != os.Getpid() {
 		t.Fatalf("/proc/self/stat: %+v, %v", st, err)
 	}
-	if _, n, err := groupCPUTicks(st.pgrp); err != nil || n < 1 {
-		t.Errorf("groupCPUTicks(own group %d) = %d processes, %v", st.pgrp, n, err)
+	if _, n, err := groupCPUTicks(st.Pgrp); err != nil || n < 1 {
+		t.Errorf("groupCPUTicks(own group %d) = %d processes, %v", st.Pgrp, n, err)
 	}
 }
 

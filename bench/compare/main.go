@@ -22,16 +22,15 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/scgate/scgate/bench/internal/run"
 )
 
 var (
@@ -54,23 +53,20 @@ type options struct {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(realMain(os.Args[1:]))
 }
 
 func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "compare %s: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	run.Logf("compare", format, args...)
 }
 
-func run(args []string) int {
+// realMain runs the benchmark and returns the exit status.
+func realMain(args []string) int {
 	opts, err := parseFlags(args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, "compare:", err)
-		return 2
+		return run.FlagStatus("compare", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop := run.SignalContext()
 	defer stop()
 
 	b := &bench{opts: opts, ctx: ctx}

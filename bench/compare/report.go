@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/scgate/scgate/bench/internal/run"
 )
 
 // summary is one scenario on one target over the rounds: the medians.
@@ -76,22 +78,9 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2f×", a/b)
 }
 
-// machine describes the host: CPU model, cores, kernel.
+// machine describes the host: CPU model, cores, kernel, architecture.
 func machine() string {
-	model := "unknown CPU"
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.Join(strings.Fields(v), " ")
-				break
-			}
-		}
-	}
-	kernel := "unknown"
-	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		kernel = strings.TrimSpace(string(data))
-	}
-	return fmt.Sprintf("%s, %d cores, Linux %s (%s)", model, runtime.NumCPU(), kernel, runtime.GOARCH)
+	return fmt.Sprintf("%s (%s)", run.Machine(), runtime.GOARCH)
 }
 
 // version runs a program's version option and returns the line holding
@@ -325,7 +314,7 @@ func (b *bench) svg(sums map[string]map[string]summary) []byte {
 // (LogLevel warn) during the run, which may explain odd numbers.
 func (b *bench) errorLogWarnings() {
 	for _, t := range b.targets {
-		for _, p := range []string{t.proc.logPath, filepath.Join(b.tmp, t.name+"-error.log")} {
+		for _, p := range []string{t.proc.LogPath, filepath.Join(b.tmp, t.name+"-error.log")} {
 			data, err := os.ReadFile(p)
 			if err != nil {
 				continue

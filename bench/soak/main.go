@@ -42,14 +42,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/scgate/scgate/bench/internal/run"
 )
 
 // keepAliveTimeout is the gateway's KeepAliveTimeout in the config written
@@ -66,23 +65,20 @@ type options struct {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(realMain(os.Args[1:]))
 }
 
 func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "soak %s: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	run.Logf("soak", format, args...)
 }
 
-func run(args []string) int {
+// realMain runs the soak and returns the exit status.
+func realMain(args []string) int {
 	opts, err := parseFlags(args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, "soak:", err)
-		return 2
+		return run.FlagStatus("soak", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop := run.SignalContext()
 	defer stop()
 
 	s := &soak{opts: opts, ctx: ctx}

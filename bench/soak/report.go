@@ -7,9 +7,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
+
+	"github.com/scgate/scgate/bench/internal/run"
 )
 
 // judge runs every check and prints them.
@@ -135,7 +136,7 @@ func (s *soak) report(passed bool) error {
 	}
 	fmt.Println()
 	if n := countLines(filepath.Join(s.tmp, "scgate-error.log")); n > 0 {
-		logf("scgate wrote %d line(s) to its error log (LogLevel warn); the last ones:\n%s", n, tail(filepath.Join(s.tmp, "scgate-error.log"), 3))
+		logf("scgate wrote %d line(s) to its error log (LogLevel warn); the last ones:\n%s", n, run.Tail(filepath.Join(s.tmp, "scgate-error.log"), 3))
 	}
 	dir := s.opts.results
 	if !filepath.IsAbs(dir) {
@@ -150,7 +151,7 @@ func (s *soak) report(passed bool) error {
 		return err
 	}
 	svg := plotSVG(s.sm.start, s.sm.all(), s.windows, s.baseline, defaultLimits, lines,
-		fmt.Sprintf("%s, %s", s.started.Format("2006-01-02 15:04"), machine()))
+		fmt.Sprintf("%s, %s", s.started.Format("2006-01-02 15:04"), run.Machine()))
 	stamp := "soak-" + s.started.Format("20060102-150405")
 	for _, f := range []struct {
 		name string
@@ -170,24 +171,6 @@ func countLines(path string) int {
 		return 0
 	}
 	return bytes.Count(data, []byte("\n"))
-}
-
-// machine describes the host: CPU model, cores, kernel.
-func machine() string {
-	model := "unknown CPU"
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.Join(strings.Fields(v), " ")
-				break
-			}
-		}
-	}
-	kernel := "unknown"
-	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		kernel = strings.TrimSpace(string(data))
-	}
-	return fmt.Sprintf("%s, %d cores, Linux %s", model, runtime.NumCPU(), kernel)
 }
 
 // series is one panel of the plot.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/scgate/scgate/bench/backend/app"
+	"github.com/scgate/scgate/bench/internal/run"
 )
 
 const (
@@ -38,16 +39,16 @@ type soak struct {
 
 	repo, tmp string
 	started   time.Time
-	procs     procSet
+	procs     run.Set
 	bins      map[string]string
 	ports     map[string]int
 	sched     schedule
 
 	mu      sync.Mutex
-	members map[string]*proc // m1, m2: the running process
+	members map[string]*run.Proc // m1, m2: the running process
 	windows []window
 
-	gw        *proc
+	gw        *run.Proc
 	sm        *sampler
 	specs     []pathSpec
 	wantFiles map[string]string
@@ -67,7 +68,7 @@ func (s *soak) run() (bool, error) {
 	s.started = time.Now()
 	o := s.opts
 	s.sched = killSchedule(o.duration)
-	repo, err := findRepo()
+	repo, err := run.FindRepo("soak")
 	if err != nil {
 		return false, err
 	}
@@ -95,7 +96,7 @@ func (s *soak) run() (bool, error) {
 	if err := s.pickPorts(); err != nil {
 		return false, err
 	}
-	s.members = map[string]*proc{}
+	s.members = map[string]*run.Proc{}
 	for _, name := range []string{"fixed", "m1", "m2"} {
 		p, err := s.startBackend(name)
 		if err != nil {
@@ -115,7 +116,7 @@ func (s *soak) run() (bool, error) {
 	// Sampling, from now until the end.
 	sctx, stopSampling := context.WithCancel(s.ctx)
 	defer stopSampling()
-	s.sm = newSampler(s.gw.pid, s.url("/scgate-status?json"), time.Now())
+	s.sm = newSampler(s.gw.PID, s.url("/scgate-status?json"), time.Now())
 	s.sm.setPhase("idle")
 	s.sm.take()
 	samplingDone := make(chan struct{})
@@ -148,8 +149,8 @@ func (s *soak) run() (bool, error) {
 	s.final = s.last()
 	stopSampling()
 	<-samplingDone
-	if s.gw.exited() {
-		return false, fmt.Errorf("scgate exited (%v):\n%s", s.gw.waitErr, tail(s.gw.logPath, 10))
+	if s.gw.Exited() {
+		return false, fmt.Errorf("scgate exited (%v):\n%s", s.gw.Err(), run.Tail(s.gw.LogPath, 10))
 	}
 	passed := s.judge()
 	return passed, s.report(passed)
@@ -158,15 +159,7 @@ func (s *soak) run() (bool, error) {
 // cleanup stops everything started here and removes the temporary
 // directory unless it is wanted (failure, -keep).
 func (s *soak) cleanup(failed bool) {
-	s.procs.stopAll(logf)
-	if s.tmp == "" {
-		return
-	}
-	if failed || s.opts.keep {
-		logf("temporary files kept in %s", s.tmp)
-		return
-	}
-	os.RemoveAll(s.tmp)
+	run.Cleanup(&s.procs, s.tmp, failed || s.opts.keep, logf)
 }
 
 // sleep waits d unless interrupted, failing early when the gateway exits.
@@ -180,8 +173,8 @@ func (s *soak) sleep(d time.Duration) error {
 		select {
 		case <-s.ctx.Done():
 			return s.ctx.Err()
-		case <-s.gw.done:
-			return fmt.Errorf("scgate exited (%v):\n%s", s.gw.waitErr, tail(s.gw.logPath, 10))
+		case <-s.gw.Done():
+			return fmt.Errorf("scgate exited (%v):\n%s", s.gw.Err(), run.Tail(s.gw.LogPath, 10))
 		case <-time.After(min(left, 500*time.Millisecond)):
 		}
 	}
@@ -212,35 +205,10 @@ func (s *soak) last() sample {
 	return all[len(all)-1]
 }
 
-// findRepo returns the repository root: the working directory or one of its
-// parents holding scgate's go.mod.
-func findRepo() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil &&
-			bytes.Contains(b, []byte("module github.com/scgate/scgate\n")) {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("%s is not inside the scgate repository (run go run ./bench/soak from its root)", dir)
-		}
-	}
-}
-
+// lookPath finds a program in PATH, in Go's usual directory or in the sbin
+// directories that a non-login root shell may lack in its PATH.
 func lookPath(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/local/go/bin", "/usr/sbin", "/sbin"} {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
+	return run.LookPath(name, []string{"/usr/local/go/bin", "/usr/sbin", "/sbin"})
 }
 
 // ensureTools finds go and wrk, installing wrk with apt-get (as root) when
@@ -257,14 +225,8 @@ func (s *soak) ensureTools() error {
 		if os.Geteuid() != 0 || lookPath("apt-get") == "" {
 			return errors.New("wrk not found (apt-get install wrk)")
 		}
-		logf("installing wrk with apt-get")
-		for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "--no-install-recommends", "wrk"}} {
-			cmd := exec.CommandContext(s.ctx, "apt-get", args...)
-			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-			cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("apt-get %s: %v", strings.Join(args, " "), err)
-			}
+		if err := run.AptInstall(s.ctx, logf, "wrk"); err != nil {
+			return err
 		}
 		if s.bins["wrk"] = lookPath("wrk"); s.bins["wrk"] == "" {
 			return errors.New("wrk not found after installing it")
@@ -275,15 +237,7 @@ func (s *soak) ensureTools() error {
 
 // build compiles scgate and the backend into the temporary directory.
 func (s *soak) build() error {
-	for _, x := range [][2]string{{"scgate", "."}, {"backend", "./bench/backend"}} {
-		logf("go build -o %s/%s %s", s.tmp, x[0], x[1])
-		cmd := exec.CommandContext(s.ctx, s.bins["go"], "build", "-o", filepath.Join(s.tmp, x[0]), x[1])
-		cmd.Dir = s.repo
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", x[1], err, out)
-		}
-	}
-	return nil
+	return run.Build(s.ctx, logf, s.bins["go"], s.repo, s.tmp, run.Scgate, run.Backend)
 }
 
 // prepareFiles writes the X-Sendfile file, the expected body of every path
@@ -391,9 +345,9 @@ func (s *soak) memberURL(name string) string {
 
 // startBackend starts (or restarts) a backend on its port and waits until
 // it listens.
-func (s *soak) startBackend(name string) (*proc, error) {
+func (s *soak) startBackend(name string) (*run.Proc, error) {
 	argv := []string{filepath.Join(s.tmp, "backend"), "-listen", s.addr(name)}
-	p, err := s.procs.start("backend "+name, filepath.Join(s.tmp, "backend-"+name+".log"), "", argv)
+	p, err := s.procs.Start("backend "+name, filepath.Join(s.tmp, "backend-"+name+".log"), "", argv)
 	if err != nil {
 		return nil, err
 	}
@@ -405,36 +359,8 @@ func (s *soak) startBackend(name string) (*proc, error) {
 
 // waitListening waits up to 15 s until addr accepts a connection, failing
 // early when the process exits.
-func (s *soak) waitListening(p *proc, addr string) error {
-	for end := time.Now().Add(15 * time.Second); ; {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		if p.exited() {
-			return fmt.Errorf("%s exited during start-up (%v):\n%s", p.name, p.waitErr, tail(p.logPath, 15))
-		}
-		if time.Now().After(end) {
-			return fmt.Errorf("%s does not listen on %s after 15 s:\n%s", p.name, addr, tail(p.logPath, 15))
-		}
-		if s.ctx.Err() != nil {
-			return s.ctx.Err()
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// tail returns the last n lines of a log file, indented.
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "    (no log: " + err.Error() + ")"
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "    " + strings.Join(lines, "\n    ")
+func (s *soak) waitListening(p *run.Proc, addr string) error {
+	return run.WaitListening(s.ctx, p, addr, 20*time.Millisecond)
 }
 
 // gatewayConf is scgate's configuration for the soak, in Apache's syntax.
@@ -486,7 +412,7 @@ func (s *soak) startGateway() error {
 	if out, err := exec.CommandContext(s.ctx, bin, "-t", "-f", conf).CombinedOutput(); err != nil {
 		return fmt.Errorf("scgate -t -f %s: %v\n%s", conf, err, out)
 	}
-	p, err := s.procs.start("scgate", filepath.Join(s.tmp, "scgate.log"), "", []string{bin, "-f", conf})
+	p, err := s.procs.Start("scgate", filepath.Join(s.tmp, "scgate.log"), "", []string{bin, "-f", conf})
 	if err != nil {
 		return err
 	}
@@ -495,7 +421,7 @@ func (s *soak) startGateway() error {
 	}
 	s.gw = p
 	logf("scgate on %s (PID %d); backends: m1 %s (PID %d), m2 %s (PID %d), fixed %s",
-		s.addr("scgate"), p.pid, s.addr("m1"), s.members["m1"].pid, s.addr("m2"), s.members["m2"].pid, s.addr("fixed"))
+		s.addr("scgate"), p.PID, s.addr("m1"), s.members["m1"].PID, s.addr("m2"), s.members["m2"].PID, s.addr("fixed"))
 	return nil
 }
 
@@ -527,7 +453,7 @@ func (s *soak) checkPaths() error {
 		}
 		if resp.StatusCode != 200 || !bytes.Equal(got, s.wants[p.Name]) {
 			return fmt.Errorf("%s %s: status %d, %d-byte body, want 200 and the expected %d bytes:\n%s",
-				p.Method, p.Path, resp.StatusCode, len(got), len(s.wants[p.Name]), tail(filepath.Join(s.tmp, "scgate-error.log"), 5))
+				p.Method, p.Path, resp.StatusCode, len(got), len(s.wants[p.Name]), run.Tail(filepath.Join(s.tmp, "scgate-error.log"), 5))
 		}
 	}
 	resp, err := checkClient.Get(s.url("/scgate-status?json"))
@@ -556,14 +482,14 @@ func (s *soak) load(phase string, d time.Duration, kills bool) error {
 	start := time.Now()
 	s.sm.event(start, phase+" starts")
 	logf("%s: %d wrk processes for %s (%s)", phase, len(s.specs), d, s.wrkSummary())
-	var ps []*proc
+	var ps []*run.Proc
 	outs := map[string]string{}
 	for _, p := range s.specs {
 		out := filepath.Join(s.tmp, fmt.Sprintf("wrk-%s-%s.out", phase, p.Name))
 		argv := []string{s.bins["wrk"], "-t1", fmt.Sprintf("-c%d", p.Conns), fmt.Sprintf("-d%ds", int(d/time.Second)),
 			"--latency", fmt.Sprintf("--timeout=%ds", int(wrkTimeout/time.Second)), "-s", s.luaPath, s.url(p.Path), "--",
 			p.Name, p.Method, p.Path, s.wantFiles[p.Name], strconv.Itoa(p.BodyBytes), strconv.Itoa(p.Conns)}
-		pr, err := s.procs.start("wrk "+p.Name, filepath.Join(s.tmp, fmt.Sprintf("wrk-%s-%s.log", phase, p.Name)), out, argv)
+		pr, err := s.procs.Start("wrk "+p.Name, filepath.Join(s.tmp, fmt.Sprintf("wrk-%s-%s.log", phase, p.Name)), out, argv)
 		if err != nil {
 			return err
 		}
@@ -584,7 +510,7 @@ func (s *soak) load(phase string, d time.Duration, kills bool) error {
 	wrkDone := make(chan struct{})
 	go func() {
 		for _, p := range ps {
-			<-p.done
+			<-p.Done()
 		}
 		close(wrkDone)
 	}()
@@ -596,8 +522,8 @@ func (s *soak) load(phase string, d time.Duration, kills bool) error {
 			waiting = false
 		case <-s.ctx.Done():
 			return s.ctx.Err()
-		case <-s.gw.done:
-			return fmt.Errorf("scgate exited during the %s (%v):\n%s", phase, s.gw.waitErr, tail(s.gw.logPath, 10))
+		case <-s.gw.Done():
+			return fmt.Errorf("scgate exited during the %s (%v):\n%s", phase, s.gw.Err(), run.Tail(s.gw.LogPath, 10))
 		case err := <-killErr:
 			if err != nil {
 				return err
@@ -620,8 +546,8 @@ func (s *soak) load(phase string, d time.Duration, kills bool) error {
 		}
 	}
 	for i, p := range s.specs {
-		if ps[i].waitErr != nil {
-			return fmt.Errorf("wrk %s: %v:\n%s", p.Name, ps[i].waitErr, tail(ps[i].logPath, 10))
+		if ps[i].Err() != nil {
+			return fmt.Errorf("wrk %s: %v:\n%s", p.Name, ps[i].Err(), run.Tail(ps[i].LogPath, 10))
 		}
 		data, err := os.ReadFile(outs[p.Name])
 		if err != nil {
@@ -629,7 +555,7 @@ func (s *soak) load(phase string, d time.Duration, kills bool) error {
 		}
 		r, err := parseResult(string(data))
 		if err != nil {
-			return fmt.Errorf("wrk %s (%s): %v\n%s", p.Name, outs[p.Name], err, tail(ps[i].logPath, 10))
+			return fmt.Errorf("wrk %s (%s): %v\n%s", p.Name, outs[p.Name], err, run.Tail(ps[i].LogPath, 10))
 		}
 		if r.Name != p.Name {
 			return fmt.Errorf("wrk %s reported as %q", p.Name, r.Name)
@@ -683,15 +609,15 @@ func (s *soak) killer(ctx context.Context, start time.Time) error {
 		s.mu.Lock()
 		p := s.members[name]
 		s.mu.Unlock()
-		if p.exited() {
-			return fmt.Errorf("%s (PID %d) exited by itself before its kill (%v):\n%s", name, p.pid, p.waitErr, tail(p.logPath, 10))
+		if p.Exited() {
+			return fmt.Errorf("%s (PID %d) exited by itself before its kill (%v):\n%s", name, p.PID, p.Err(), run.Tail(p.LogPath, 10))
 		}
 		from := time.Now()
-		if err := p.kill(); err != nil {
+		if err := killMember(p); err != nil {
 			return err
 		}
-		s.sm.event(from, fmt.Sprintf("kill %s (PID %d)", name, p.pid))
-		logf("SIGKILL %s (PID %d) at %.1fs of the load", name, p.pid, from.Sub(start).Seconds())
+		s.sm.event(from, fmt.Sprintf("kill %s (PID %d)", name, p.PID))
+		logf("SIGKILL %s (PID %d) at %.1fs of the load", name, p.PID, from.Sub(start).Seconds())
 		if err := sleepUntil(from.Add(s.sched.down)); err != nil {
 			return nil
 		}
@@ -700,11 +626,11 @@ func (s *soak) killer(ctx context.Context, start time.Time) error {
 			return fmt.Errorf("restarting %s: %v", name, err)
 		}
 		to := time.Now()
-		s.sm.event(to, fmt.Sprintf("restart %s (PID %d)", name, np.pid))
-		logf("restarted %s on %s (PID %d), down %.1fs", name, s.addr(name), np.pid, to.Sub(from).Seconds())
+		s.sm.event(to, fmt.Sprintf("restart %s (PID %d)", name, np.PID))
+		logf("restarted %s on %s (PID %d), down %.1fs", name, s.addr(name), np.PID, to.Sub(from).Seconds())
 		s.mu.Lock()
 		s.members[name] = np
-		s.windows = append(s.windows, window{Member: name, PID: p.pid, From: from, To: to})
+		s.windows = append(s.windows, window{Member: name, PID: p.PID, From: from, To: to})
 		s.mu.Unlock()
 	}
 	return nil
