@@ -735,23 +735,7 @@ func TestLargeBodies(t *testing.T) {
 	want := patternSHA(t, n)
 
 	t.Run("request", func(t *testing.T) {
-		req, err := http.NewRequest("POST", f.url("/scgi-bin/sha256"), app.PatternReader(n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.ContentLength = n
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := fmt.Sprintf("%d %s\n", n, want); resp.StatusCode != 200 || string(body) != got {
-			t.Errorf("%q %q, want 200 %q", resp.Status, body, got)
-		}
+		postSHA(t, c, f.url("/scgi-bin/sha256"), n, want)
 	})
 	for _, tc := range []struct {
 		name, query string
@@ -1322,14 +1306,20 @@ func TestUploadWhileConnecting(t *testing.T) {
 		Mappings:    []loop.Mapping{{Prefix: "/scgi-bin/", Backend: mustBackend(t, "scgi://"+be+"/")}},
 	})
 	const n = 32 << 20
-	want := patternSHA(t, n)
-	req, err := http.NewRequest("POST", "http://"+gw+"/scgi-bin/sha256", app.PatternReader(n))
+	postSHA(t, newClient(t), "http://"+gw+"/scgi-bin/sha256", n, patternSHA(t, n))
+}
+
+// postSHA uploads n pattern bytes to the sample app's sha256 route and
+// checks its answer: the length and the digest want.
+func postSHA(t *testing.T, c *http.Client, url string, n int64, want string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, app.PatternReader(n))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.ContentLength = n
 	start := time.Now()
-	resp, err := newClient(t).Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("after %v: %v", time.Since(start), err)
 	}
